@@ -1,0 +1,46 @@
+//! The HTTP application: built-in endpoints, the gateway fallback, and the tower layers every
+//! request passes through. This is the one place the stack is assembled.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use http::{HeaderName, Response, StatusCode};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::gateway::{self, Gateway};
+use crate::health::{self, Readiness};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>) -> Router {
+    let health = Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .with_state(readiness);
+    Router::new()
+        .fallback(gateway::handle)
+        .with_state(gateway)
+        .merge(health)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(TraceLayer::new_for_http())
+                .layer(CatchPanicLayer::custom(panic_response)),
+        )
+}
+
+/// A bug must not drop the connection or leak a panic message; it is an INTERNAL error.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<axum::body::Body> {
+    let body =
+        r#"{"code":50000,"message":"internal gateway error","status":"INTERNAL","details":[]}"#;
+    Response::builder()
+        .status(StatusCode::INTERNAL_SERVER_ERROR)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap_or_default()
+}

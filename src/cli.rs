@@ -1,0 +1,153 @@
+//! The command line: `serve` (the default), `check`, `routes` and `demo-backend`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::gateway::Plan;
+use crate::server;
+
+const DEFAULT_CONFIG: &str = "config/gateway.toml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "h2gate",
+    version,
+    about = "JSON over HTTPS/HTTP/2 to gRPC, from google.api.http annotations"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gateway (the default command).
+    Serve(ConfigArg),
+    /// Load config, descriptors and routes offline and report every problem.
+    Check(ConfigArg),
+    /// Print the route table.
+    Routes(ConfigArg),
+    /// Run the demo gRPC services alone (plaintext h2c), e.g. as a separate container.
+    DemoBackend {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// Config file. Without it, config/gateway.toml, or the embedded default if that file
+    /// does not exist.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl Cli {
+    pub async fn run(self) -> ExitCode {
+        let result = match self.command {
+            None => serve(&ConfigArg { config: None }).await,
+            Some(Command::Serve(arg)) => serve(&arg).await,
+            Some(Command::Check(arg)) => check(&arg),
+            Some(Command::Routes(arg)) => routes(&arg),
+            Some(Command::DemoBackend { listen }) => demo_backend(listen).await,
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn load_config(arg: &ConfigArg) -> Result<Config, String> {
+    let result = match &arg.config {
+        Some(path) => config::load(path),
+        None if Path::new(DEFAULT_CONFIG).exists() => config::load(Path::new(DEFAULT_CONFIG)),
+        None => {
+            tracing::info!("{DEFAULT_CONFIG} not found; using the embedded default configuration");
+            config::parse(config::EMBEDDED_DEFAULT, "embedded default configuration")
+        }
+    };
+    result.map_err(|err| err.to_string())
+}
+
+async fn serve(arg: &ConfigArg) -> Result<(), String> {
+    let config = load_config(arg)?;
+    let running = server::start(&config)
+        .await
+        .map_err(|err| err.to_string())?;
+    let scheme = if running.tls { "https" } else { "http" };
+    tracing::info!(address = %running.local_addr, "h2gate serving on {scheme}://{}", running.local_addr);
+    if running.cert_source == Some(crate::listener::CertSource::SelfSigned) {
+        tracing::warn!(
+            "no tls_cert/tls_key configured: serving a self-signed development certificate (use curl -k)"
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining connections");
+    running.shutdown().await;
+    Ok(())
+}
+
+fn check(arg: &ConfigArg) -> Result<(), String> {
+    let config = load_config(arg)?;
+    match Plan::build(&config, None) {
+        Ok(plan) => {
+            println!("ok: {} routes", plan.routes.routes().len());
+            Ok(())
+        }
+        Err(problems) => Err(format!(
+            "{} problem(s):\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        )),
+    }
+}
+
+fn routes(arg: &ConfigArg) -> Result<(), String> {
+    let config = load_config(arg)?;
+    let plan = Plan::build(&config, None).map_err(|problems| problems.join("\n"))?;
+    for route in plan.routes.routes() {
+        println!("{route}");
+    }
+    Ok(())
+}
+
+async fn demo_backend(listen: SocketAddr) -> Result<(), String> {
+    let tcp = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
+    tracing::info!(%listen, "demo gRPC services serving (h2c)");
+    crate::demo::serve(tcp, shutdown_signal())
+        .await
+        .map_err(|err| err.to_string())
+}
+
+/// Ctrl-C, or SIGTERM from an orchestrator.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

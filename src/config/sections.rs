@@ -1,0 +1,190 @@
+//! The typed sections of the config file, with their defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::routing::{HttpRuleSpec, MultiSegmentDecoding};
+use crate::transcoding::JsonOptions;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub descriptors: DescriptorsConfig,
+    #[serde(default)]
+    pub json: JsonOptions,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default)]
+    pub metadata: MetadataConfig,
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+    #[serde(default)]
+    pub http_rules: Vec<HttpRuleSpec>,
+    #[serde(default)]
+    pub errors: ErrorsConfig,
+    #[serde(default)]
+    pub demo: DemoConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// No TLS: HTTP/1.1 and h2c with prior knowledge, for use behind a TLS-terminating balancer.
+    pub plaintext: bool,
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/ctrl-c before connections close.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls_cert: None,
+            tls_key: None,
+            plaintext: false,
+            max_body_bytes: 4 * 1024 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Protocol limits that protect the gateway from a single client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Total size of request headers (HTTP/1.1 buffer and HTTP/2 header list).
+    pub max_header_bytes: u32,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 16 * 1024,
+            max_concurrent_streams: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DescriptorsConfig {
+    /// Import roots for `protos`.
+    pub include: Vec<PathBuf>,
+    /// `.proto` files compiled at start-up, relative to an include root.
+    pub protos: Vec<PathBuf>,
+    /// FileDescriptorSet files (`protoc --include_imports -o api.pb`).
+    pub descriptor_sets: Vec<PathBuf>,
+    /// grpc-gateway style YAML files (`http: rules: [...]`).
+    pub http_rule_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// How variables spanning several segments are percent-decoded.
+    pub multi_segment_decoding: MultiSegmentDecoding,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataConfig {
+    /// Request headers forwarded as gRPC metadata as they are, on top of the built-in
+    /// allowlist (authorization, x-request-id, traceparent, tracestate).
+    pub forward_headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// `http://host:port` (h2c) or `https://host:port` (TLS).
+    pub endpoints: Vec<String>,
+    /// Full service names, or `"*"` for every service no other upstream names.
+    pub services: Vec<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// PEM CA bundle to verify `https://` endpoints; the system roots when absent.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+fn default_timeout_ms() -> u64 {
+    15_000
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErrorsConfig {
+    /// Business code per gRPC code name (`NOT_FOUND = 10002`).
+    pub codes: BTreeMap<String, i32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Start the demo services in-process and route their services to them.
+    pub embedded: bool,
+}
+
+impl Config {
+    /// Cross-field checks serde cannot express. Returns the first problem found.
+    pub(super) fn validate(&self) -> Result<(), String> {
+        let server = &self.server;
+        match (&server.tls_cert, &server.tls_key) {
+            (Some(_), None) => return Err("[server] tls_cert is set but tls_key is not".into()),
+            (None, Some(_)) => return Err("[server] tls_key is set but tls_cert is not".into()),
+            _ => {}
+        }
+        if server.plaintext && server.tls_cert.is_some() {
+            return Err("[server] plaintext = true conflicts with tls_cert/tls_key".into());
+        }
+        if server.max_body_bytes == 0 {
+            return Err("[server] max_body_bytes must be greater than 0".into());
+        }
+        if self.limits.max_concurrent_streams == 0 || self.limits.max_header_bytes < 1024 {
+            return Err(
+                "[limits] max_concurrent_streams must be > 0 and max_header_bytes >= 1024".into(),
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for upstream in &self.upstreams {
+            let name = &upstream.name;
+            if !names.insert(name) {
+                return Err(format!("upstream {name:?} is defined twice"));
+            }
+            if upstream.endpoints.is_empty() {
+                return Err(format!("upstream {name:?} has no endpoints"));
+            }
+            if let Some(bad) = upstream
+                .endpoints
+                .iter()
+                .find(|e| !(e.starts_with("http://") || e.starts_with("https://")))
+            {
+                return Err(format!(
+                    "upstream {name:?}: endpoint {bad:?} must start with http:// (h2c) or https:// (TLS)"
+                ));
+            }
+            if upstream.services.is_empty() {
+                return Err(format!("upstream {name:?} serves no services"));
+            }
+            if upstream.timeout_ms == 0 {
+                return Err(format!("upstream {name:?}: timeout_ms must be > 0"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! How the gateway routes to the demo services when `[demo] embedded = true`.
+
+use crate::config::UpstreamConfig;
+
+use super::{GREETER_SERVICE_NAME, USER_SERVICE_NAME};
+
+/// Stands in for the demo's address where nothing is contacted (`check`, `routes`).
+pub const PLACEHOLDER_ENDPOINT: &str = "http://127.0.0.1:50051";
+
+/// The upstream entry for the in-process demo listening at `endpoint`.
+pub fn upstream_config(endpoint: &str) -> UpstreamConfig {
+    UpstreamConfig {
+        name: "demo".to_owned(),
+        endpoints: vec![endpoint.to_owned()],
+        services: vec![
+            USER_SERVICE_NAME.to_owned(),
+            GREETER_SERVICE_NAME.to_owned(),
+        ],
+        timeout_ms: 15_000,
+        ca_cert: None,
+    }
+}

@@ -1,0 +1,236 @@
+//! `GatewayError`: the one error type request handling returns, gateway-side or from the
+//! gRPC backend, and its rendering into the gateway's single JSON error response.
+//!
+//! Guarantees:
+//! - the HTTP status is the gRPC code's (see `status_map`) unless explicitly overridden
+//!   (405 and 413 are the only built-in overrides);
+//! - the body is always `application/json` in the `error_body` shape; extra headers can never
+//!   replace the `Content-Type`;
+//! - UNAUTHENTICATED responses carry `WWW-Authenticate: Bearer realm="h2gate"` unless the error
+//!   already carries a `WWW-Authenticate` (e.g. copied from the backend), which then wins;
+//! - rendering never panics.
+
+use std::fmt;
+
+use axum::body::Body;
+use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use prost_reflect::{DescriptorPool, SerializeOptions};
+use serde_json::Value;
+use tonic::Code;
+
+use super::business_codes::BusinessCodes;
+use super::details::{bad_request_detail, decode_status_details};
+use super::error_body::ErrorBody;
+use super::status_map::{code_name, http_status_for_code};
+
+const DEFAULT_WWW_AUTHENTICATE: &str = r#"Bearer realm="h2gate""#;
+
+/// An error on its way to the client. Build with a constructor, refine with `with_*`, render
+/// with [`GatewayError::into_response`].
+#[derive(Debug, Clone)]
+pub struct GatewayError {
+    code: Code,
+    message: String,
+    detail: Option<String>,
+    details: Vec<Value>,
+    http_status: Option<StatusCode>,
+    headers: HeaderMap,
+}
+
+impl GatewayError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        GatewayError {
+            code,
+            message: message.into(),
+            detail: None,
+            details: Vec::new(),
+            http_status: None,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgument, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Code::NotFound, message)
+    }
+
+    /// No configured route matches the request path.
+    pub fn route_not_found(path: &str) -> Self {
+        Self::not_found(format!("no route matches path {path:?}"))
+    }
+
+    /// A route matches the path but not the method: UNIMPLEMENTED rendered as HTTP 405, with an
+    /// `Allow` header listing `allowed` (deduplicated, in the given order).
+    pub fn method_not_allowed(allowed: &[Method]) -> Self {
+        let mut names: Vec<&str> = Vec::with_capacity(allowed.len());
+        for method in allowed {
+            if !names.contains(&method.as_str()) {
+                names.push(method.as_str());
+            }
+        }
+        let list = names.join(", ");
+        let message = if list.is_empty() {
+            "method not allowed for this path".to_string()
+        } else {
+            format!("method not allowed for this path; allowed: {list}")
+        };
+        let error = Self::new(Code::Unimplemented, message)
+            .with_http_status(StatusCode::METHOD_NOT_ALLOWED);
+        // Method names are HTTP tokens, so this only fails for a malformed extension method;
+        // the header is then left out rather than failing the response.
+        match HeaderValue::from_str(&list) {
+            Ok(value) => error.with_header(ALLOW, value),
+            Err(_) => error,
+        }
+    }
+
+    /// The request body exceeds the configured limit: INVALID_ARGUMENT rendered as HTTP 413.
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        Self::invalid_argument(format!(
+            "request body exceeds the limit of {limit_bytes} bytes"
+        ))
+        .with_http_status(StatusCode::PAYLOAD_TOO_LARGE)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Code::Unavailable, message)
+    }
+
+    pub fn deadline_exceeded(message: impl Into<String>) -> Self {
+        Self::new(Code::DeadlineExceeded, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::Internal, message)
+    }
+
+    /// INVALID_ARGUMENT with one `google.rpc.BadRequest` detail listing every
+    /// `(field, description)` violation; the message summarises them for humans.
+    pub fn bad_request(violations: Vec<(String, String)>) -> Self {
+        let summary = violations
+            .iter()
+            .map(|(field, description)| format!("{field}: {description}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let message = if summary.is_empty() {
+            "invalid request".to_string()
+        } else {
+            format!("invalid request: {summary}")
+        };
+        let detail = bad_request_detail(&violations);
+        Self::invalid_argument(message).with_details(vec![detail])
+    }
+
+    /// A backend's non-OK status: its code, its (already percent-decoded by tonic) message and
+    /// the details decoded from `grpc-status-details-bin` (see `details`). Backend metadata is
+    /// not copied here; the handler adds the headers it wants with [`Self::with_header`].
+    pub fn from_status(
+        status: &tonic::Status,
+        pool: &DescriptorPool,
+        json: &SerializeOptions,
+    ) -> Self {
+        Self::new(status.code(), status.message()).with_details(decode_status_details(
+            status.details(),
+            pool,
+            json,
+        ))
+    }
+
+    /// Free-text explanation, rendered as `"detail"`.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Appends structured details (each normally an object with `"@type"`).
+    pub fn with_details(mut self, details: Vec<Value>) -> Self {
+        self.details.extend(details);
+        self
+    }
+
+    /// Adds a response header (appended, so repeated names keep every value). A `Content-Type`
+    /// added here is ignored at rendering: the body is always JSON.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Renders with `status` instead of the gRPC code's HTTP status.
+    pub fn with_http_status(mut self, status: StatusCode) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    pub fn details(&self) -> &[Value] {
+        &self.details
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The HTTP status the response will have (override, else the gRPC code's).
+    pub fn http_status(&self) -> StatusCode {
+        self.http_status
+            .unwrap_or_else(|| http_status_for_code(self.code))
+    }
+
+    /// The JSON error response. Never panics.
+    pub fn into_response(self, codes: &BusinessCodes) -> Response<Body> {
+        let status = self.http_status();
+        let body = ErrorBody {
+            code: codes.get(self.code),
+            message: &self.message,
+            status: code_name(self.code),
+            detail: self.detail.as_deref(),
+            details: &self.details,
+        }
+        .to_json();
+
+        let mut headers = self.headers;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.code == Code::Unauthenticated && !headers.contains_key(WWW_AUTHENTICATE) {
+            headers.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(DEFAULT_WWW_AUTHENTICATE),
+            );
+        }
+
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        response
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", code_name(self.code), self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+#[cfg(test)]
+#[path = "gateway_error_tests.rs"]
+mod tests;

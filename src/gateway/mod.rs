@@ -1,0 +1,31 @@
+//! The gateway proper: everything loaded at start-up (`Plan`, built offline, shared by
+//! `serve`, `check` and `routes`) plus the live upstream channels, and the request handler
+//! that walks a request through routing, transcoding, the upstream call and error mapping.
+
+mod handler;
+mod plan;
+
+use std::sync::Arc;
+
+pub use handler::handle;
+pub use plan::Plan;
+
+use crate::upstream::Upstreams;
+
+/// Shared, immutable state of a serving gateway.
+pub struct Gateway {
+    pub plan: Plan,
+    pub upstreams: Upstreams,
+    /// Whether the listener terminates TLS (for `x-forwarded-proto`).
+    pub tls: bool,
+}
+
+impl Gateway {
+    pub fn new(plan: Plan, upstreams: Upstreams, tls: bool) -> Arc<Self> {
+        Arc::new(Self {
+            plan,
+            upstreams,
+            tls,
+        })
+    }
+}

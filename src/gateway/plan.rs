@@ -1,0 +1,83 @@
+//! Building everything the gateway needs from config, offline: descriptors, rules, the route
+//! table, JSON options, business codes and the header policy. Every problem is collected so
+//! `h2gate check` can report them all at once.
+
+use prost_reflect::{DescriptorPool, SerializeOptions};
+
+use crate::config::{Config, UpstreamConfig};
+use crate::errors::BusinessCodes;
+use crate::routing::RouteTable;
+use crate::routing::rule_sources;
+use crate::transcoding::JsonOptions;
+use crate::upstream::Upstreams;
+use crate::upstream::metadata::HeaderForwarding;
+use crate::{demo, descriptors};
+
+pub struct Plan {
+    pub pool: DescriptorPool,
+    pub routes: RouteTable,
+    /// The effective upstream list (config plus the embedded demo), indexed by `UpstreamId`.
+    pub upstreams: Vec<UpstreamConfig>,
+    pub json: JsonOptions,
+    pub serialize: SerializeOptions,
+    pub codes: BusinessCodes,
+    pub forwarding: HeaderForwarding,
+    pub max_body_bytes: usize,
+}
+
+impl Plan {
+    /// `demo_endpoint` is where the embedded demo services listen, when `[demo] embedded`.
+    pub fn build(config: &Config, demo_endpoint: Option<&str>) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut upstreams = config.upstreams.clone();
+        let mut extra_sets: Vec<(&str, &[u8])> = Vec::new();
+        if config.demo.embedded {
+            upstreams.push(demo::upstream_config(
+                demo_endpoint.unwrap_or(demo::PLACEHOLDER_ENDPOINT),
+            ));
+            extra_sets.push(("embedded demo descriptors", demo::DESCRIPTOR_SET));
+        }
+        let pool = descriptors::load(&config.descriptors, &extra_sets)
+            .map_err(|err| vec![err.to_string()])?;
+        for upstream in &config.upstreams {
+            for service in &upstream.services {
+                if service != "*" && pool.get_service_by_name(service).is_none() {
+                    problems.push(format!(
+                        "upstream {:?}: service {service:?} is not in the loaded descriptors",
+                        upstream.name
+                    ));
+                }
+            }
+        }
+        let codes = BusinessCodes::with_overrides(config.errors.codes.clone())
+            .map_err(|err| format!("[errors.codes]: {err}"));
+        let forwarding = HeaderForwarding::new(&config.metadata.forward_headers)
+            .map_err(|err| format!("[metadata] {err}"));
+        let routes = rule_sources::collect(
+            &pool,
+            &config.http_rules,
+            &config.descriptors.http_rule_files,
+        )
+        .and_then(|rules| {
+            RouteTable::build(&rules, config.routing.multi_segment_decoding, |service| {
+                Upstreams::resolve(&upstreams, service)
+            })
+        });
+        let routes = routes.map_err(|mut found| problems.append(&mut found));
+        let codes = codes.map_err(|p| problems.push(p));
+        let forwarding = forwarding.map_err(|p| problems.push(p));
+        match (routes, codes, forwarding) {
+            (Ok(routes), Ok(codes), Ok(forwarding)) if problems.is_empty() => Ok(Self {
+                pool,
+                routes,
+                upstreams,
+                serialize: config.json.serialize_options(),
+                json: config.json.clone(),
+                codes,
+                forwarding,
+                max_body_bytes: config.server.max_body_bytes,
+            }),
+            _ => Err(problems),
+        }
+    }
+}

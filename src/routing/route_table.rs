@@ -1,0 +1,180 @@
+//! The gateway's route table: every binding of every rule, resolved once at start-up against
+//! the descriptors (field paths, body and response selectors, upstream), then indexed by the
+//! path matcher. Nothing on the request path looks a name up again.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::Method;
+use http::uri::PathAndQuery;
+use prost_reflect::{FieldDescriptor, MethodDescriptor};
+
+use super::http_rule::Binding;
+use super::rule_sources::{RuleOrigin, SelectedRule};
+use super::{Lookup, MultiSegmentDecoding, PathMatcher, PathTemplate};
+use crate::transcoding::{BodyRule, FieldPath};
+
+/// Index of the upstream that serves a route, in the gateway's upstream list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamId(pub usize);
+
+/// The gRPC call shape; routes to streaming methods are answered per their framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Unary,
+    ServerStreaming,
+    ClientStreaming,
+    Bidirectional,
+}
+
+/// One HTTP binding, fully resolved.
+#[derive(Debug)]
+pub struct Route {
+    pub http_method: Method,
+    pub template: PathTemplate,
+    pub method: MethodDescriptor,
+    pub kind: CallKind,
+    /// `/package.Service/Method`, the HTTP/2 path of the gRPC call.
+    pub grpc_path: PathAndQuery,
+    /// One entry per template variable, in the template's order.
+    pub path_fields: Vec<FieldPath>,
+    pub body: BodyRule,
+    pub response_body: Option<FieldDescriptor>,
+    pub upstream: UpstreamId,
+    pub origin: RuleOrigin,
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} -> {}/{}",
+            self.http_method,
+            self.template,
+            self.method.parent_service().full_name(),
+            self.method.name()
+        )
+    }
+}
+
+pub struct RouteTable {
+    matcher: PathMatcher<Arc<Route>>,
+    routes: Vec<Arc<Route>>,
+}
+
+impl RouteTable {
+    /// Resolves every rule's bindings. `upstream_for` names the upstream serving a service
+    /// (None: no upstream does, which is a problem). Returns every problem found.
+    pub fn build(
+        rules: &[SelectedRule],
+        decoding: MultiSegmentDecoding,
+        upstream_for: impl Fn(&str) -> Option<UpstreamId>,
+    ) -> Result<Self, Vec<String>> {
+        let mut matcher = PathMatcher::new(decoding);
+        let mut routes = Vec::new();
+        let mut problems = Vec::new();
+        for rule in rules {
+            let selector = rule.method.full_name();
+            let bindings = match rule.spec.bindings() {
+                Ok(bindings) => bindings,
+                Err(err) => {
+                    problems.push(format!("{selector} ({}): {err}", rule.origin));
+                    continue;
+                }
+            };
+            let service = rule.method.parent_service();
+            let Some(upstream) = upstream_for(service.full_name()) else {
+                problems.push(format!(
+                    "{selector}: no [[upstreams]] entry serves {} (list it in `services`, or use \"*\")",
+                    service.full_name()
+                ));
+                continue;
+            };
+            for binding in bindings {
+                match resolve(rule, binding, upstream) {
+                    Ok(route) => {
+                        let route = Arc::new(route);
+                        let (method, template) =
+                            (route.http_method.clone(), route.template.clone());
+                        match matcher.insert(method, template, Arc::clone(&route)) {
+                            Ok(()) => routes.push(route),
+                            Err(existing) => problems.push(format!(
+                                "{} and {} both claim {} {}",
+                                existing.method.full_name(),
+                                selector,
+                                route.http_method,
+                                route.template
+                            )),
+                        }
+                    }
+                    Err(problem) => {
+                        problems.push(format!("{selector} ({}): {problem}", rule.origin))
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        routes.sort_by(|a, b| {
+            (a.template.to_string(), a.http_method.as_str())
+                .cmp(&(b.template.to_string(), b.http_method.as_str()))
+        });
+        Ok(Self { matcher, routes })
+    }
+
+    pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_, Arc<Route>> {
+        self.matcher.lookup(method, path)
+    }
+
+    /// Every route, sorted by template then method (for `h2gate routes`).
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+}
+
+fn resolve(rule: &SelectedRule, binding: Binding, upstream: UpstreamId) -> Result<Route, String> {
+    let method = rule.method.clone();
+    let input = method.input();
+    let output = method.output();
+    let path_fields = binding
+        .template
+        .variables()
+        .iter()
+        .map(|variable| {
+            FieldPath::resolve_path_variable(&input, variable.field_path())
+                .map_err(|err| format!("path variable in {}: {err}", binding.template))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = BodyRule::resolve(&input, &binding.body).map_err(|err| format!("body: {err}"))?;
+    let response_body = match binding.response_body.as_str() {
+        "" => None,
+        name => Some(output.get_field_by_name(name).ok_or_else(|| {
+            format!(
+                "response_body {name:?} is not a field of {}",
+                output.full_name()
+            )
+        })?),
+    };
+    let kind = match (method.is_client_streaming(), method.is_server_streaming()) {
+        (false, false) => CallKind::Unary,
+        (false, true) => CallKind::ServerStreaming,
+        (true, false) => CallKind::ClientStreaming,
+        (true, true) => CallKind::Bidirectional,
+    };
+    let grpc_path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+    let grpc_path = PathAndQuery::try_from(grpc_path)
+        .map_err(|err| format!("method name is not a valid HTTP path: {err}"))?;
+    Ok(Route {
+        http_method: binding.method,
+        template: binding.template,
+        method,
+        kind,
+        grpc_path,
+        path_fields,
+        body,
+        response_body,
+        upstream,
+        origin: rule.origin.clone(),
+    })
+}

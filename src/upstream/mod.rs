@@ -1,0 +1,13 @@
+//! The upstream side: long-lived HTTP/2 channels to the backends, the gRPC call itself, and
+//! the translation of HTTP headers to gRPC metadata and back.
+
+mod call;
+mod codec;
+pub mod metadata;
+mod pool;
+mod probe;
+
+pub use call::{UnaryReply, call_unary};
+pub use codec::BytesCodec;
+pub use pool::{Reachability, Upstream, UpstreamError, Upstreams};
+pub use probe::spawn_prober;
