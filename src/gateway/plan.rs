@@ -72,7 +72,7 @@ impl Plan {
                 routes,
                 upstreams,
                 serialize: config.json.serialize_options(),
-                json: config.json.clone(),
+                json: config.json,
                 codes,
                 forwarding,
                 max_body_bytes: config.server.max_body_bytes,
