@@ -30,14 +30,20 @@ pub fn routes_with_store(store: Arc<UserStore>) -> Routes {
 }
 
 /// Serves [`routes`] on `listener` (HTTP/2 cleartext) until `shutdown` resolves, then drains
-/// in-flight calls and returns.
+/// in-flight calls and returns. `GET /healthz` also answers over HTTP/1.1, for container
+/// health checks that have curl but no gRPC client.
 pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let with_health = routes().into_axum_router().route(
+        "/healthz",
+        axum::routing::get(|| async { r#"{"status":"ok"}"# }),
+    );
     Server::builder()
-        .add_routes(routes())
+        .accept_http1(true)
+        .add_routes(Routes::from(with_health))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

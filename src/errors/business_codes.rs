@@ -214,3 +214,19 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::BusinessCodes;
+
+    /// The README's error table is the contract users read; it must match the code.
+    #[test]
+    fn readme_lists_the_default_table() {
+        let readme = include_str!("../../README.md");
+        let table = BusinessCodes::default().markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README error table differs from:\n{table}"
+        );
+    }
+}
