@@ -19,5 +19,6 @@ pub mod health;
 pub mod listener;
 pub mod routing;
 pub mod server;
+pub mod streaming;
 pub mod transcoding;
 pub mod upstream;

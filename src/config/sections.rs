@@ -115,8 +115,13 @@ pub struct UpstreamConfig {
     pub endpoints: Vec<String>,
     /// Full service names, or `"*"` for every service no other upstream names.
     pub services: Vec<String>,
+    /// Deadline of a unary call (a shorter client `Grpc-Timeout` wins).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Streaming calls have no overall deadline; they end when the backend sends nothing for
+    /// this long (and, for client streams, takes this long to answer after the upload ends).
+    #[serde(default = "default_stream_idle_timeout_ms")]
+    pub stream_idle_timeout_ms: u64,
     /// PEM CA bundle to verify `https://` endpoints; the system roots when absent.
     #[serde(default)]
     pub ca_cert: Option<PathBuf>,
@@ -124,6 +129,10 @@ pub struct UpstreamConfig {
 
 fn default_timeout_ms() -> u64 {
     15_000
+}
+
+fn default_stream_idle_timeout_ms() -> u64 {
+    300_000
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -181,8 +190,10 @@ impl Config {
             if upstream.services.is_empty() {
                 return Err(format!("upstream {name:?} serves no services"));
             }
-            if upstream.timeout_ms == 0 {
-                return Err(format!("upstream {name:?}: timeout_ms must be > 0"));
+            if upstream.timeout_ms == 0 || upstream.stream_idle_timeout_ms == 0 {
+                return Err(format!(
+                    "upstream {name:?}: timeout_ms and stream_idle_timeout_ms must be > 0"
+                ));
             }
         }
         Ok(())

@@ -17,6 +17,7 @@ pub fn upstream_config(endpoint: &str) -> UpstreamConfig {
             GREETER_SERVICE_NAME.to_owned(),
         ],
         timeout_ms: 15_000,
+        stream_idle_timeout_ms: 300_000,
         ca_cert: None,
     }
 }

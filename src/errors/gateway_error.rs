@@ -27,9 +27,13 @@ use super::status_map::{code_name, http_status_for_code};
 const DEFAULT_WWW_AUTHENTICATE: &str = r#"Bearer realm="h2gate""#;
 
 /// An error on its way to the client. Build with a constructor, refine with `with_*`, render
-/// with [`GatewayError::into_response`].
+/// with [`GatewayError::into_response`]. Boxed: it travels in every `Result` of the request
+/// path, and the happy path should not pay for moving its headers around.
 #[derive(Debug, Clone)]
-pub struct GatewayError {
+pub struct GatewayError(Box<ErrorParts>);
+
+#[derive(Debug, Clone)]
+struct ErrorParts {
     code: Code,
     message: String,
     detail: Option<String>,
@@ -40,14 +44,14 @@ pub struct GatewayError {
 
 impl GatewayError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        GatewayError {
+        GatewayError(Box::new(ErrorParts {
             code,
             message: message.into(),
             detail: None,
             details: Vec::new(),
             http_status: None,
             headers: HeaderMap::new(),
-        }
+        }))
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {
@@ -142,70 +146,65 @@ impl GatewayError {
 
     /// Free-text explanation, rendered as `"detail"`.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.0.detail = Some(detail.into());
         self
     }
 
     /// Appends structured details (each normally an object with `"@type"`).
     pub fn with_details(mut self, details: Vec<Value>) -> Self {
-        self.details.extend(details);
+        self.0.details.extend(details);
         self
     }
 
     /// Adds a response header (appended, so repeated names keep every value). A `Content-Type`
     /// added here is ignored at rendering: the body is always JSON.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.append(name, value);
+        self.0.headers.append(name, value);
         self
     }
 
     /// Renders with `status` instead of the gRPC code's HTTP status.
     pub fn with_http_status(mut self, status: StatusCode) -> Self {
-        self.http_status = Some(status);
+        self.0.http_status = Some(status);
         self
     }
 
     pub fn code(&self) -> Code {
-        self.code
+        self.0.code
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     pub fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
+        self.0.detail.as_deref()
     }
 
     pub fn details(&self) -> &[Value] {
-        &self.details
+        &self.0.details
     }
 
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        &self.0.headers
     }
 
     /// The HTTP status the response will have (override, else the gRPC code's).
     pub fn http_status(&self) -> StatusCode {
-        self.http_status
-            .unwrap_or_else(|| http_status_for_code(self.code))
+        self.0
+            .http_status
+            .unwrap_or_else(|| http_status_for_code(self.0.code))
     }
 
     /// The JSON error response. Never panics.
-    pub fn into_response(self, codes: &BusinessCodes) -> Response<Body> {
+    pub fn into_response(mut self, codes: &BusinessCodes) -> Response<Body> {
         let status = self.http_status();
-        let body = ErrorBody {
-            code: codes.get(self.code),
-            message: &self.message,
-            status: code_name(self.code),
-            detail: self.detail.as_deref(),
-            details: &self.details,
-        }
-        .to_json();
+        let body = self.to_json(codes);
 
-        let mut headers = self.headers;
+        let code = self.0.code;
+        let mut headers = std::mem::take(&mut self.0.headers);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if self.code == Code::Unauthenticated && !headers.contains_key(WWW_AUTHENTICATE) {
+        if code == Code::Unauthenticated && !headers.contains_key(WWW_AUTHENTICATE) {
             headers.insert(
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static(DEFAULT_WWW_AUTHENTICATE),
@@ -219,10 +218,25 @@ impl GatewayError {
     }
 }
 
+impl GatewayError {
+    /// The `ErrorResponse` JSON alone, for errors that travel inside a stream (an NDJSON
+    /// `{"error": ...}` line, an SSE `error` event, a WebSocket message).
+    pub fn to_json(&self, codes: &BusinessCodes) -> Vec<u8> {
+        ErrorBody {
+            code: codes.get(self.0.code),
+            message: &self.0.message,
+            status: code_name(self.0.code),
+            detail: self.0.detail.as_deref(),
+            details: &self.0.details,
+        }
+        .to_json()
+    }
+}
+
 impl fmt::Display for GatewayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", code_name(self.code), self.message)?;
-        if let Some(detail) = &self.detail {
+        write!(f, "{}: {}", code_name(self.0.code), self.0.message)?;
+        if let Some(detail) = &self.0.detail {
             write!(f, " ({detail})")?;
         }
         Ok(())

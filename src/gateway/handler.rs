@@ -1,82 +1,123 @@
 //! The request path: route lookup → request transcoding → upstream call → response
-//! transcoding, with every failure leaving as the one `ErrorResponse` shape.
+//! transcoding, with every failure leaving as the one `ErrorResponse` shape. Unary calls are
+//! answered here; streaming calls are handed to `crate::streaming` with the same pieces.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::Request;
 use http::request::Parts;
-use http::{HeaderMap, Request};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use prost::Message;
+use http::uri::PathAndQuery;
+use tonic::metadata::MetadataMap;
+use tonic::transport::Channel;
 
 use super::Gateway;
+use super::input::{RequestContext, read_body};
 use crate::errors::GatewayError;
 use crate::listener::PeerAddr;
-use crate::routing::{CallKind, Lookup, Route};
-use crate::transcoding::{RequestParts, TranscodeError, build_request, render_response};
-use crate::upstream::call_unary;
-use crate::upstream::metadata::{copy_to_response, grpc_timeout};
+use crate::routing::{CallKind, Lookup, Route, RouteMatch};
+use crate::streaming::{self, Framing};
+use crate::upstream::metadata::grpc_timeout;
+
+/// How to reach the backend for this request, decided from the route and the headers.
+pub struct CallSetup {
+    pub channel: Channel,
+    pub grpc_path: PathAndQuery,
+    pub metadata: MetadataMap,
+    /// Unary deadline: the upstream's `timeout_ms`, or the client's shorter `Grpc-Timeout`.
+    pub deadline: Duration,
+    /// Streaming calls end after this long without a message from the backend.
+    pub idle_timeout: Duration,
+}
 
 /// The fallback handler for every path that is not a built-in endpoint.
 pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
-    let (parts, body) = request.into_parts();
-    match gateway.unary(&parts, body).await {
+    let (mut parts, body) = request.into_parts();
+    match Arc::clone(&gateway).dispatch(&mut parts, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(&gateway.plan.codes),
     }
 }
 
 impl Gateway {
-    async fn unary(&self, parts: &Parts, body: Body) -> Result<Response, GatewayError> {
-        let plan = &self.plan;
-        let found = match plan.routes.lookup(&parts.method, parts.uri.path()) {
-            Lookup::Matched(found) => found,
-            Lookup::NotFound => return Err(GatewayError::route_not_found(parts.uri.path())),
-            Lookup::MethodNotAllowed { allowed } => {
-                return Err(GatewayError::method_not_allowed(&allowed));
-            }
-            Lookup::InvalidPath(err) => {
-                return Err(GatewayError::invalid_argument(format!(
-                    "invalid request path: {err}"
-                )));
-            }
-        };
-        let route: &Route = found.value;
-        if route.kind != CallKind::Unary {
-            return Err(GatewayError::new(
-                tonic::Code::Unimplemented,
-                format!(
-                    "{} is a streaming method; streaming calls are not served yet",
-                    route.method.full_name()
-                ),
-            ));
+    async fn dispatch(
+        self: Arc<Self>,
+        parts: &mut Parts,
+        body: Body,
+    ) -> Result<Response, GatewayError> {
+        let websocket = streaming::is_websocket_handshake(parts);
+        let found = self.find_route(parts, websocket)?;
+        let route = Arc::clone(found.value);
+        let context =
+            RequestContext::new(Arc::clone(&route), found.bindings, parts, self.plan.json);
+        let call = self.call_setup(&route, parts)?;
+        if websocket {
+            return streaming::websocket(self, parts, context, call).await;
         }
-        let body = read_body(&parts.headers, body, plan.max_body_bytes).await?;
-        let mut path_values = Vec::with_capacity(found.bindings.len());
-        for binding in &found.bindings {
-            let field = route.path_fields.get(binding.variable).ok_or_else(|| {
-                GatewayError::internal("route table and template disagree on path variables")
-            })?;
-            path_values.push((field, binding.value.as_str()));
+        let limit = self.plan.max_body_bytes;
+        match route.kind {
+            CallKind::Unary => {
+                let body = read_body(&parts.headers, body, limit).await?;
+                self.unary(&route, &context, &body, call).await
+            }
+            CallKind::ServerStreaming => {
+                let body = read_body(&parts.headers, body, limit).await?;
+                let message = context.encode(&body)?;
+                let framing = Framing::negotiate(&parts.headers);
+                streaming::server_stream(self, route, message, call, framing).await
+            }
+            CallKind::ClientStreaming | CallKind::Bidirectional => {
+                let framing = Framing::negotiate(&parts.headers);
+                streaming::body_stream(self, context, body, call, framing).await
+            }
         }
-        let input = route.method.input();
-        let request_parts = RequestParts {
-            path: &path_values,
-            query: parts.uri.query(),
-            body: &body,
-            content_type: parts
-                .headers
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-            is_patch: parts.method == http::Method::PATCH,
-        };
-        let message = build_request(&input, &route.body, &request_parts, &plan.json)
-            .map_err(transcode_error)?;
+    }
 
+    /// The route for this request. A WebSocket handshake may open a streaming binding declared
+    /// with any HTTP verb, so for those the other methods are tried too.
+    fn find_route(
+        &self,
+        parts: &Parts,
+        websocket: bool,
+    ) -> Result<RouteMatch<'_, Arc<Route>>, GatewayError> {
+        let routes = &self.plan.routes;
+        let path = parts.uri.path();
+        let first = routes.lookup(&parts.method, path);
+        if websocket {
+            if let Lookup::Matched(found) = first
+                && found.value.kind != CallKind::Unary
+            {
+                return Ok(found);
+            }
+            let streaming_match =
+                routes
+                    .methods()
+                    .iter()
+                    .find_map(|method| match routes.lookup(method, path) {
+                        Lookup::Matched(found) if found.value.kind != CallKind::Unary => {
+                            Some(found)
+                        }
+                        _ => None,
+                    });
+            return streaming_match.ok_or_else(|| {
+                GatewayError::route_not_found(path)
+                    .with_detail("WebSocket handshakes open streaming methods only")
+            });
+        }
+        match first {
+            Lookup::Matched(found) => Ok(found),
+            Lookup::NotFound => Err(GatewayError::route_not_found(path)),
+            Lookup::MethodNotAllowed { allowed } => Err(GatewayError::method_not_allowed(&allowed)),
+            Lookup::InvalidPath(err) => Err(GatewayError::invalid_argument(format!(
+                "invalid request path: {err}"
+            ))),
+        }
+    }
+
+    fn call_setup(&self, route: &Route, parts: &Parts) -> Result<CallSetup, GatewayError> {
         let upstream = self
             .upstreams
             .get(route.upstream)
@@ -87,71 +128,15 @@ impl Gateway {
             Err(err) => return Err(GatewayError::invalid_argument(err.to_string())),
         };
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
-        let metadata = plan
-            .forwarding
-            .request_metadata(&parts.headers, peer, self.tls);
-        let reply = call_unary(
-            upstream.channel.clone(),
-            route.grpc_path.clone(),
-            Bytes::from(message.encode_to_vec()),
-            metadata,
+        Ok(CallSetup {
+            channel: upstream.channel.clone(),
+            grpc_path: route.grpc_path.clone(),
+            metadata: self
+                .plan
+                .forwarding
+                .request_metadata(&parts.headers, peer, self.tls),
             deadline,
-        )
-        .await
-        .map_err(|status| {
-            let mut headers = HeaderMap::new();
-            copy_to_response(status.metadata(), false, &mut headers);
-            let mut error = GatewayError::from_status(&status, &plan.pool, &plan.serialize);
-            for (name, value) in &headers {
-                error = error.with_header(name.clone(), value.clone());
-            }
-            error
-        })?;
-
-        let rendered = render_response(
-            &route.method.output(),
-            route.response_body.as_ref(),
-            &reply.message,
-            &plan.serialize,
-            plan.json.use_proto_names,
-        )
-        .map_err(|err| GatewayError::internal(err.to_string()))?;
-        let mut response = Response::new(Body::from(rendered.body));
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, rendered.content_type);
-        copy_to_response(&reply.headers, false, headers);
-        copy_to_response(&reply.trailers, true, headers);
-        Ok(response)
-    }
-}
-
-/// A client mistake becomes INVALID_ARGUMENT with a `google.rpc.BadRequest` naming the field.
-fn transcode_error(err: TranscodeError) -> GatewayError {
-    if !err.is_client_error() {
-        return GatewayError::internal(err.to_string());
-    }
-    match err.field() {
-        Some(field) => GatewayError::bad_request(vec![(field, err.to_string())]),
-        None => GatewayError::invalid_argument(err.to_string()),
-    }
-}
-
-/// Reads the whole body, refusing more than `limit` bytes (413) before buffering them.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(GatewayError::payload_too_large(limit));
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(GatewayError::payload_too_large(limit))
-        }
-        Err(err) => Err(GatewayError::invalid_argument(format!(
-            "reading the request body failed: {err}"
-        ))),
+            idle_timeout: upstream.stream_idle_timeout,
+        })
     }
 }

@@ -3,11 +3,14 @@
 //! that walks a request through routing, transcoding, the upstream call and error mapping.
 
 mod handler;
+mod input;
 mod plan;
+mod unary;
 
 use std::sync::Arc;
 
-pub use handler::handle;
+pub use handler::{CallSetup, handle};
+pub use input::RequestContext;
 pub use plan::Plan;
 
 use crate::upstream::Upstreams;

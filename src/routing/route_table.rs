@@ -60,6 +60,8 @@ impl fmt::Display for Route {
 pub struct RouteTable {
     matcher: PathMatcher<Arc<Route>>,
     routes: Vec<Arc<Route>>,
+    /// Every HTTP method some route uses (a WebSocket handshake may open a binding of any).
+    methods: Vec<Method>,
 }
 
 impl RouteTable {
@@ -120,11 +122,23 @@ impl RouteTable {
             (a.template.to_string(), a.http_method.as_str())
                 .cmp(&(b.template.to_string(), b.http_method.as_str()))
         });
-        Ok(Self { matcher, routes })
+        let mut methods: Vec<Method> = routes.iter().map(|r| r.http_method.clone()).collect();
+        methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        methods.dedup();
+        Ok(Self {
+            matcher,
+            routes,
+            methods,
+        })
     }
 
     pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_, Arc<Route>> {
         self.matcher.lookup(method, path)
+    }
+
+    /// Every HTTP method some route is bound to.
+    pub fn methods(&self) -> &[Method] {
+        &self.methods
     }
 
     /// Every route, sorted by template then method (for `h2gate routes`).

@@ -4,8 +4,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::Stream;
 use http::uri::PathAndQuery;
 use tonic::client::Grpc;
+use tonic::codec::Streaming;
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -72,4 +74,35 @@ pub async fn call_unary(
         Ok(result) => result,
         Err(_) => Err(expired()),
     }
+}
+
+/// An open streaming call: the backend's response headers and its message stream, whose
+/// trailers (or error status) arrive at its end. Dropping it cancels the call upstream.
+pub struct OpenStream {
+    pub headers: MetadataMap,
+    pub messages: Streaming<Bytes>,
+}
+
+/// Opens a streaming call fed by `requests`; resolves when the backend's response headers
+/// arrive. The request stream ending is the client's half-close.
+pub async fn open_stream<S>(
+    channel: Channel,
+    path: PathAndQuery,
+    requests: S,
+    metadata: MetadataMap,
+) -> Result<OpenStream, Status>
+where
+    S: Stream<Item = Bytes> + Send + 'static,
+{
+    let mut grpc = Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|err| Status::unavailable(format!("upstream not ready: {err}")))?;
+    let mut request = Request::new(requests);
+    *request.metadata_mut() = metadata;
+    let (headers, messages, _) = grpc
+        .streaming(request, path, BytesCodec)
+        .await?
+        .into_parts();
+    Ok(OpenStream { headers, messages })
 }

@@ -7,7 +7,7 @@ pub mod metadata;
 mod pool;
 mod probe;
 
-pub use call::{UnaryReply, call_unary};
+pub use call::{OpenStream, UnaryReply, call_unary, open_stream};
 pub use codec::BytesCodec;
 pub use pool::{Reachability, Upstream, UpstreamError, Upstreams};
 pub use probe::spawn_prober;

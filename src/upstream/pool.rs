@@ -57,6 +57,7 @@ pub struct Upstream {
     pub name: String,
     pub channel: Channel,
     pub timeout: Duration,
+    pub stream_idle_timeout: Duration,
     pub endpoints: Vec<EndpointState>,
 }
 
@@ -153,6 +154,7 @@ fn upstream(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
         name: config.name.clone(),
         channel,
         timeout: Duration::from_millis(config.timeout_ms),
+        stream_idle_timeout: Duration::from_millis(config.stream_idle_timeout_ms),
         endpoints: states,
     })
 }

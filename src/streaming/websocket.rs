@@ -1,0 +1,216 @@
+//! Streaming methods over WebSocket (RFC 6455 upgrade on HTTP/1.1, RFC 8441 extended CONNECT
+//! on HTTP/2): each text (or binary) frame from the client is one JSON message upstream, each
+//! backend message one text frame back.
+//!
+//! Contract: the URL's path and query variables fill the first message; a client Close frame
+//! half-closes the upstream call; a client that vanishes cancels it; a gRPC error is sent as a
+//! last `{"error": <ErrorResponse>}` text frame followed by a Close frame (1008 for client
+//! errors, 1011 otherwise) whose reason is the gRPC status name. A server-streaming binding
+//! without a body starts at once from the URL; otherwise the first frame is awaited.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::Method;
+use http::header::UPGRADE;
+use http::request::Parts;
+use tokio::sync::mpsc;
+use tonic::Status;
+use tonic::codec::Streaming;
+
+use crate::errors::GatewayError;
+use crate::gateway::{CallSetup, Gateway, RequestContext};
+use crate::routing::CallKind;
+use crate::transcoding::{BodyRule, render_response};
+use crate::upstream::open_stream;
+
+/// Frames in flight from the client to the upstream call.
+const FRAME_BUFFER: usize = 8;
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_INTERNAL: u16 = 1011;
+
+/// An HTTP/1.1 `Upgrade: websocket` or an HTTP/2 extended CONNECT with `:protocol websocket`.
+pub fn is_websocket_handshake(parts: &Parts) -> bool {
+    if parts.method == Method::CONNECT {
+        return parts
+            .extensions
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
+    }
+    parts
+        .headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Accepts the handshake; the bridge runs on the upgraded connection.
+pub async fn websocket(
+    gateway: Arc<Gateway>,
+    parts: &mut Parts,
+    context: RequestContext,
+    call: CallSetup,
+) -> Result<Response, GatewayError> {
+    let upgrade = WebSocketUpgrade::from_request_parts(parts, &())
+        .await
+        .map_err(|rejection| {
+            GatewayError::invalid_argument(format!(
+                "invalid WebSocket handshake: {}",
+                rejection.body_text()
+            ))
+        })?;
+    let limit = gateway.plan.max_body_bytes;
+    Ok(upgrade
+        .max_message_size(limit)
+        .on_upgrade(move |socket| Bridge::new(socket, gateway, context).run(call)))
+}
+
+struct Bridge {
+    socket: WebSocket,
+    gateway: Arc<Gateway>,
+    context: RequestContext,
+    /// Frames to the upstream call; None once half-closed.
+    requests: Option<mpsc::Sender<Bytes>>,
+    sent_first: bool,
+}
+
+impl Bridge {
+    fn new(socket: WebSocket, gateway: Arc<Gateway>, context: RequestContext) -> Self {
+        Self {
+            socket,
+            gateway,
+            context,
+            requests: None,
+            sent_first: false,
+        }
+    }
+
+    async fn run(mut self, call: CallSetup) {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(FRAME_BUFFER);
+        self.requests = Some(tx);
+        let route = Arc::clone(&self.context.route);
+        let starts_from_url =
+            route.kind == CallKind::ServerStreaming && matches!(route.body, BodyRule::None);
+        if starts_from_url && let Err(error) = self.forward(b"").await {
+            return self.close_with_error(error).await;
+        }
+        let requests = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let opening = open_stream(call.channel, call.grpc_path, requests, call.metadata);
+        tokio::pin!(opening);
+        let mut upstream: Option<Streaming<Bytes>> = None;
+        let mut client_open = true;
+        loop {
+            tokio::select! {
+                opened = &mut opening, if upstream.is_none() => match opened {
+                    Ok(open) => upstream = Some(open.messages),
+                    Err(status) => return self.close_with_status(&status).await,
+                },
+                incoming = self.socket.recv(), if client_open => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Err(error) = self.forward(text.as_bytes()).await {
+                            return self.close_with_error(error).await;
+                        }
+                    }
+                    Some(Ok(Message::Binary(data))) => {
+                        if let Err(error) = self.forward(&data).await {
+                            return self.close_with_error(error).await;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) => {
+                        client_open = false;
+                        self.requests = None;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    // The client vanished: returning drops the call, which cancels it.
+                    Some(Err(_)) | None => return,
+                },
+                reply = next_message(&mut upstream) => match reply {
+                    Ok(Some(message)) => {
+                        if let Err(error) = self.send_message(&message).await {
+                            return self.close_with_error(error).await;
+                        }
+                    }
+                    Ok(None) => return self.close(CLOSE_NORMAL, "OK").await,
+                    Err(status) => return self.close_with_status(&status).await,
+                },
+            }
+        }
+    }
+
+    /// Transcodes one client frame and sends it upstream. Server-streaming methods take one
+    /// request message, so the call is half-closed after it; later frames are ignored.
+    async fn forward(&mut self, frame: &[u8]) -> Result<(), GatewayError> {
+        let Some(requests) = &self.requests else {
+            return Ok(());
+        };
+        let message = self.context.encode_with(frame, !self.sent_first)?;
+        self.sent_first = true;
+        // A closed channel means the call already ended; its outcome arrives upstream-side.
+        let _ = requests.send(message).await;
+        if self.context.route.kind == CallKind::ServerStreaming {
+            self.requests = None;
+        }
+        Ok(())
+    }
+
+    async fn send_message(&mut self, message: &[u8]) -> Result<(), GatewayError> {
+        let plan = &self.gateway.plan;
+        let route = &self.context.route;
+        let rendered = render_response(
+            &route.method.output(),
+            route.response_body.as_ref(),
+            message,
+            &plan.serialize,
+            plan.json.use_proto_names,
+        )
+        .map_err(|err| GatewayError::internal(err.to_string()))?;
+        let text = Utf8Bytes::try_from(rendered.body)
+            .map_err(|_| GatewayError::internal("a rendered message is not UTF-8"))?;
+        // A failed send means the client is gone; the loop ends on its next read.
+        let _ = self.socket.send(Message::Text(text)).await;
+        Ok(())
+    }
+
+    async fn close_with_status(self, status: &Status) {
+        let error = self.gateway.status_error(status);
+        self.close_with_error(error).await;
+    }
+
+    async fn close_with_error(mut self, error: GatewayError) {
+        let json = error.to_json(&self.gateway.plan.codes);
+        let mut framed = BytesMut::with_capacity(json.len() + 10);
+        framed.put_slice(b"{\"error\":");
+        framed.put_slice(&json);
+        framed.put_u8(b'}');
+        if let Ok(text) = Utf8Bytes::try_from(framed.freeze()) {
+            let _ = self.socket.send(Message::Text(text)).await;
+        }
+        let code = if error.http_status().is_client_error() {
+            CLOSE_POLICY
+        } else {
+            CLOSE_INTERNAL
+        };
+        let reason = crate::errors::code_name(error.code());
+        self.close(code, reason).await;
+    }
+
+    async fn close(mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+/// The next backend message once the call is open; pending before that.
+async fn next_message(upstream: &mut Option<Streaming<Bytes>>) -> Result<Option<Bytes>, Status> {
+    match upstream {
+        Some(messages) => messages.message().await,
+        None => std::future::pending().await,
+    }
+}
