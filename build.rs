@@ -8,6 +8,8 @@ use std::{env, fs, path::PathBuf};
 const PROTO_FILES: &[&str] = &[
     "demo/v1/user.proto",
     "demo/v1/greeter.proto",
+    "demo/v1/chat.proto",
+    "demo/v1/media.proto",
     "google/rpc/status.proto",
     "google/rpc/error_details.proto",
     "google/rpc/code.proto",

@@ -23,7 +23,14 @@ pub enum DemoError {
     /// One or more request fields are invalid (gRPC INVALID_ARGUMENT + BadRequest details).
     #[error("{}", describe_violations(.0))]
     InvalidArgument(Vec<FieldViolation>),
+    /// A Chat message whose text is [`REJECTED_CHAT_TEXT`] (gRPC INVALID_ARGUMENT + a BadRequest
+    /// naming `text`); ends the chat stream on purpose.
+    #[error("chat message rejected")]
+    ChatMessageRejected,
 }
+
+/// The Chat text that makes the server end the stream with [`DemoError::ChatMessageRejected`].
+pub const REJECTED_CHAT_TEXT: &str = "fail";
 
 impl DemoError {
     /// A single-field INVALID_ARGUMENT.
@@ -36,7 +43,7 @@ impl DemoError {
         match self {
             Self::UserNotFound(_) => Code::NotFound,
             Self::UserAlreadyExists(_) => Code::AlreadyExists,
-            Self::InvalidArgument(_) => Code::InvalidArgument,
+            Self::InvalidArgument(_) | Self::ChatMessageRejected => Code::InvalidArgument,
         }
     }
 }
@@ -61,22 +68,25 @@ impl From<DemoError> for Status {
     fn from(err: DemoError) -> Self {
         let code = err.code();
         let message = err.to_string();
-        match err {
-            DemoError::InvalidArgument(field_violations) => {
-                let details = rpc::Status {
-                    code: code as i32,
-                    message: message.clone(),
-                    details: vec![prost_types::Any {
-                        type_url: BAD_REQUEST_TYPE_URL.to_owned(),
-                        value: BadRequest { field_violations }.encode_to_vec(),
-                    }],
-                };
-                Status::with_details(code, message, Bytes::from(details.encode_to_vec()))
-            }
+        let field_violations = match err {
+            DemoError::InvalidArgument(field_violations) => field_violations,
+            DemoError::ChatMessageRejected => vec![violation(
+                "text",
+                format!("'{REJECTED_CHAT_TEXT}' is rejected on purpose"),
+            )],
             DemoError::UserNotFound(_) | DemoError::UserAlreadyExists(_) => {
-                Status::new(code, message)
+                return Status::new(code, message);
             }
-        }
+        };
+        let details = rpc::Status {
+            code: code as i32,
+            message: message.clone(),
+            details: vec![prost_types::Any {
+                type_url: BAD_REQUEST_TYPE_URL.to_owned(),
+                value: BadRequest { field_violations }.encode_to_vec(),
+            }],
+        };
+        Status::with_details(code, message, Bytes::from(details.encode_to_vec()))
     }
 }
 
@@ -115,6 +125,11 @@ mod tests {
                 Code::InvalidArgument,
                 "invalid request: name: must not be empty; age: must be between 0 and 150",
             ),
+            (
+                DemoError::ChatMessageRejected,
+                Code::InvalidArgument,
+                "chat message rejected",
+            ),
         ];
         for (err, code, message) in cases {
             let status = Status::from(err);
@@ -134,6 +149,15 @@ mod tests {
             bad.field_violations,
             vec![violation("email", "not an email address")]
         );
+    }
+
+    #[test]
+    fn rejected_chat_message_names_the_text_field() {
+        let status = Status::from(DemoError::ChatMessageRejected);
+        let fields: Vec<String> = decode_bad_request(&status)
+            .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+            .unwrap_or_default();
+        assert_eq!(fields, ["text"]);
     }
 
     #[test]

@@ -1,36 +1,57 @@
 //! Demo gRPC services that h2gate runs in-process by default and that its tests call through the
 //! gateway: a `demo.v1.UserService` (REST-annotated CRUD, field masks, `HttpBody` avatars, rich
-//! `google.rpc.BadRequest` errors, paging) and a `demo.v1.Greeter` (no annotations; echoes request
-//! metadata and fails or sleeps on demand).
+//! `google.rpc.BadRequest` errors, paging, a paced server stream and an all-or-nothing client
+//! stream), a `demo.v1.Greeter` (no annotations; echoes request metadata and fails or sleeps on
+//! demand), a `demo.v1.ChatService` (bidirectional echo) and a `demo.v1.MediaService` (large
+//! generated downloads, summarized uploads).
 //!
 //! Every response carries the header `x-served-by: h2gate-demo` and the trailer
 //! `x-demo-trailer: done` so header/trailer forwarding is observable from the HTTP side.
+//! Response streams are produced on demand and report to a [`StreamProbe`], so gateway tests can
+//! check backpressure and cancellation from the backend's side.
 
 mod avatar;
+mod chat;
+mod download;
 mod embedded;
 mod errors;
 mod greeter;
+mod lazy_stream;
+mod media;
+mod media_data;
 mod page_token;
 pub mod pb;
 mod response_metadata;
 mod server;
 mod store;
+mod stream_probe;
+mod upload;
 mod user_fields;
+mod user_import;
 mod user_service;
+mod user_stream;
 mod validation;
 
 #[cfg(test)]
 mod test_support;
 
+pub use chat::{CHAT_SERVER_USER, DemoChatService};
+pub use download::{DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_DOWNLOAD_BYTES};
 pub use embedded::{PLACEHOLDER_ENDPOINT, upstream_config};
-pub use errors::{BAD_REQUEST_TYPE_URL, DemoError, decode_bad_request};
+pub use errors::{BAD_REQUEST_TYPE_URL, DemoError, REJECTED_CHAT_TEXT, decode_bad_request};
 pub use greeter::{DemoGreeter, MAX_DELAY_MS};
+pub use lazy_stream::ResponseStream;
+pub use media::DemoMediaService;
+pub use media_data::{Fnv1a32, PATTERN_PERIOD, fnv1a32, pattern_bytes};
 pub use response_metadata::{
     DemoResponseMetadata, SERVED_BY_HEADER, SERVED_BY_VALUE, TRAILER_NAME, TRAILER_VALUE,
 };
-pub use server::{routes, routes_with_store, serve};
+pub use server::{routes, routes_with_probe, routes_with_store, serve, serve_with_probe};
 pub use store::UserStore;
+pub use stream_probe::StreamProbe;
+pub use user_import::MAX_IMPORT_USERS;
 pub use user_service::{DEFAULT_PAGE_SIZE, DemoUserService, MAX_AVATAR_BYTES, MAX_PAGE_SIZE};
+pub use user_stream::{MAX_PADDING_BYTES, MAX_STREAM_COUNT, MAX_STREAM_INTERVAL_MS};
 
 /// Encoded `google.protobuf.FileDescriptorSet` of the demo protos and all their imports
 /// (googleapis + well-known types), exactly as protox produced it: custom options such as
@@ -41,6 +62,10 @@ pub const DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/demo
 pub const USER_SERVICE_NAME: &str = "demo.v1.UserService";
 /// See [`USER_SERVICE_NAME`].
 pub const GREETER_SERVICE_NAME: &str = "demo.v1.Greeter";
+/// See [`USER_SERVICE_NAME`].
+pub const CHAT_SERVICE_NAME: &str = "demo.v1.ChatService";
+/// See [`USER_SERVICE_NAME`].
+pub const MEDIA_SERVICE_NAME: &str = "demo.v1.MediaService";
 
 #[cfg(test)]
 mod tests {
@@ -80,23 +105,65 @@ mod tests {
     #[test]
     fn descriptor_set_keeps_http_annotations() {
         let pool = DescriptorPool::decode(DESCRIPTOR_SET).expect("valid descriptor set");
+        let u = USER_SERVICE_NAME;
         let cases = [
-            ("GetUser", "GET /v1/users/{user_id}", ""),
-            ("CreateUser", "POST /v1/users", "*"),
-            ("UpdateUser", "PATCH /v1/users/{user.user_id}", "user"),
-            ("DeleteUser", "DELETE /v1/users/{user_id}", ""),
-            ("ListUsers", "GET /v1/users", ""),
-            ("GetAvatar", "GET /v1/users/{user_id}/avatar", ""),
-            ("UploadAvatar", "POST /v1/users/{user_id}/avatar", "file"),
+            (u, "GetUser", "GET /v1/users/{user_id}", ""),
+            (u, "CreateUser", "POST /v1/users", "*"),
+            (u, "UpdateUser", "PATCH /v1/users/{user.user_id}", "user"),
+            (u, "DeleteUser", "DELETE /v1/users/{user_id}", ""),
+            (u, "ListUsers", "GET /v1/users", ""),
+            (u, "GetAvatar", "GET /v1/users/{user_id}/avatar", ""),
+            (u, "UploadAvatar", "POST /v1/users/{user_id}/avatar", "file"),
+            (u, "StreamUsers", "GET /v1/users:stream", ""),
+            (u, "ImportUsers", "POST /v1/users:import", "*"),
+            (CHAT_SERVICE_NAME, "Chat", "POST /v1/rooms/{room}:chat", "*"),
+            (
+                MEDIA_SERVICE_NAME,
+                "Download",
+                "GET /v1/media/{name}:download",
+                "",
+            ),
+            (
+                MEDIA_SERVICE_NAME,
+                "Upload",
+                "POST /v1/media/{name}:upload",
+                "*",
+            ),
         ];
-        for (method, route, body) in cases {
+        for (service, method, route, body) in cases {
             assert_eq!(
-                http_rule(&pool, USER_SERVICE_NAME, method),
+                http_rule(&pool, service, method),
                 Some((route.to_owned(), body.to_owned())),
                 "{method}"
             );
         }
         assert_eq!(http_rule(&pool, GREETER_SERVICE_NAME, "SayHello"), None);
+    }
+
+    #[test]
+    fn descriptor_set_marks_streaming_methods() {
+        let pool = DescriptorPool::decode(DESCRIPTOR_SET).expect("valid descriptor set");
+        // (service, method, client streams, server streams)
+        let cases = [
+            (USER_SERVICE_NAME, "GetUser", false, false),
+            (USER_SERVICE_NAME, "StreamUsers", false, true),
+            (USER_SERVICE_NAME, "ImportUsers", true, false),
+            (CHAT_SERVICE_NAME, "Chat", true, true),
+            (MEDIA_SERVICE_NAME, "Download", false, true),
+            (MEDIA_SERVICE_NAME, "Upload", true, false),
+        ];
+        for (service, method, client, server) in cases {
+            let method = pool
+                .get_service_by_name(service)
+                .and_then(|s| s.methods().find(|m| m.name() == method))
+                .unwrap_or_else(|| panic!("{service}.{method} exists"));
+            assert_eq!(
+                (method.is_client_streaming(), method.is_server_streaming()),
+                (client, server),
+                "{}",
+                method.full_name()
+            );
+        }
     }
 
     #[test]

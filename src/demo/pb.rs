@@ -17,7 +17,8 @@ pub mod google {
 
 /// The `demo` packages.
 pub mod demo {
-    /// `demo.v1`: UserService and Greeter messages, clients and servers.
+    /// `demo.v1`: UserService, Greeter, ChatService and MediaService messages, clients and
+    /// servers.
     #[allow(clippy::all, clippy::pedantic, missing_docs)]
     pub mod v1 {
         tonic::include_proto!("demo.v1");

@@ -1,4 +1,4 @@
-//! Wiring: both demo services behind one tonic router, served on a caller-provided listener so
+//! Wiring: all demo services behind one tonic router, served on a caller-provided listener so
 //! the gateway (or a test) picks the address and owns shutdown.
 
 use std::future::Future;
@@ -9,24 +9,41 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use super::chat::DemoChatService;
 use super::greeter::DemoGreeter;
+use super::media::DemoMediaService;
+use super::pb::chat_service_server::ChatServiceServer;
 use super::pb::greeter_server::GreeterServer;
+use super::pb::media_service_server::MediaServiceServer;
 use super::pb::user_service_server::UserServiceServer;
 use super::response_metadata::DemoResponseMetadata;
 use super::store::UserStore;
+use super::stream_probe::StreamProbe;
 use super::user_service::DemoUserService;
 
-/// UserService and Greeter over a freshly seeded store.
+/// All demo services over a freshly seeded store.
 pub fn routes() -> Routes {
     routes_with_store(Arc::new(UserStore::seeded()))
 }
 
-/// UserService (over `store`) and Greeter, each stamped with the demo header and trailer.
+/// All demo services, UserService over `store`; streams report to a private probe.
 pub fn routes_with_store(store: Arc<UserStore>) -> Routes {
+    routes_with_probe(store, StreamProbe::new())
+}
+
+/// UserService (over `store`), Greeter, ChatService and MediaService, each stamped with the
+/// demo header and trailer; their response streams report to `probe`.
+pub fn routes_with_probe(store: Arc<UserStore>, probe: StreamProbe) -> Routes {
     Routes::new(DemoResponseMetadata::new(UserServiceServer::new(
-        DemoUserService::new(store),
+        DemoUserService::with_probe(store, probe.clone()),
     )))
     .add_service(DemoResponseMetadata::new(GreeterServer::new(DemoGreeter)))
+    .add_service(DemoResponseMetadata::new(ChatServiceServer::new(
+        DemoChatService::new(probe.clone()),
+    )))
+    .add_service(DemoResponseMetadata::new(MediaServiceServer::new(
+        DemoMediaService::new(probe),
+    )))
 }
 
 /// Serves [`routes`] on `listener` (HTTP/2 cleartext) until `shutdown` resolves, then drains
@@ -36,8 +53,19 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with_probe(listener, shutdown, StreamProbe::new()).await
+}
+
+/// [`serve`], with the response streams reporting to `probe` (which the caller keeps a clone
+/// of to observe backpressure and cancellation). Draining waits for open streams too.
+pub async fn serve_with_probe(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    probe: StreamProbe,
+) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let with_health = routes().into_axum_router().route(
+    let routes = routes_with_probe(Arc::new(UserStore::seeded()), probe);
+    let with_health = routes.into_axum_router().route(
         "/healthz",
         axum::routing::get(|| async { r#"{"status":"ok"}"# }),
     );
@@ -52,7 +80,7 @@ pub async fn serve(
 mod tests {
     use std::time::Duration;
 
-    use super::super::pb::{GetUserRequest, HelloRequest};
+    use super::super::pb::{ChatMessage, DownloadRequest, GetUserRequest, HelloRequest};
     use super::super::test_support::TestServer;
 
     #[tokio::test]
@@ -81,6 +109,57 @@ mod tests {
             tokio::net::TcpStream::connect(addr).await.is_err(),
             "listener is closed"
         );
+    }
+
+    #[tokio::test]
+    async fn serves_chat_and_media_too() {
+        let server = TestServer::start().await;
+        let mut media = server.media().await;
+        let mut chunks = media
+            .download(DownloadRequest {
+                name: "f".into(),
+                size_bytes: 1,
+                chunk_bytes: 0,
+            })
+            .await
+            .expect("media service is routed")
+            .into_inner();
+        assert!(chunks.message().await.expect("chunk").is_some());
+        let mut chat = server.chat().await;
+        let mut replies = chat
+            .chat(tokio_stream::iter(Vec::<ChatMessage>::new()))
+            .await
+            .expect("chat service is routed")
+            .into_inner();
+        assert!(replies.message().await.expect("bye").is_some());
+    }
+
+    #[tokio::test]
+    async fn plain_serve_answers_health_checks_over_http1() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(super::serve(listener, async {
+            let _ = rx.await;
+        }));
+        // Plain blocking std I/O: a raw HTTP/1.1 exchange needs no client library.
+        let response = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut tcp = std::net::TcpStream::connect(addr).expect("connect");
+            tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n")
+                .expect("write request");
+            let mut response = String::new();
+            tcp.read_to_string(&mut response).expect("read response");
+            response
+        })
+        .await
+        .expect("no panic");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+        let _ = tx.send(());
+        task.await.expect("no panic").expect("clean shutdown");
     }
 
     #[tokio::test]

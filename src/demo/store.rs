@@ -105,6 +105,7 @@ impl UserStore {
                     role: role as i32,
                     created_at: Some(at),
                     updated_at: Some(at),
+                    padding: String::new(),
                 };
                 state
                     .users
@@ -133,32 +134,31 @@ impl UserStore {
             .ok_or_else(|| DemoError::UserNotFound(id.to_owned()))
     }
 
+    /// Every stored user, in id order.
+    pub fn all(&self) -> Vec<User> {
+        self.read().users.values().map(|r| r.user.clone()).collect()
+    }
+
     /// Stores a new user (already validated). An empty `user_id` gets the next free numeric id.
-    pub fn create(&self, mut user: User) -> Result<User, DemoError> {
+    pub fn create(&self, user: User) -> Result<User, DemoError> {
         let mut state = self.write();
-        if user.user_id.is_empty() {
-            user.user_id = loop {
-                let candidate = state.next_id.to_string();
-                state.next_id += 1;
-                if !state.users.contains_key(&candidate) {
-                    break candidate;
-                }
-            };
-        } else if state.users.contains_key(&user.user_id) {
+        if state.users.contains_key(&user.user_id) {
             return Err(DemoError::UserAlreadyExists(user.user_id));
         }
-        let now = Timestamp::from(SystemTime::now());
-        user.created_at = Some(now);
-        user.updated_at = Some(now);
-        normalize_role(&mut user);
-        state.users.insert(
-            user.user_id.clone(),
-            Record {
-                user: user.clone(),
-                avatar: None,
-            },
-        );
-        Ok(user)
+        Ok(state.insert_new(user))
+    }
+
+    /// Stores several new users (already validated) atomically: when any explicit id is taken,
+    /// or given twice, nothing is stored.
+    pub fn create_all(&self, users: Vec<User>) -> Result<Vec<User>, DemoError> {
+        let mut state = self.write();
+        let mut requested = std::collections::BTreeSet::new();
+        for user in users.iter().filter(|u| !u.user_id.is_empty()) {
+            if state.users.contains_key(&user.user_id) || !requested.insert(user.user_id.as_str()) {
+                return Err(DemoError::UserAlreadyExists(user.user_id.clone()));
+            }
+        }
+        Ok(users.into_iter().map(|u| state.insert_new(u)).collect())
     }
 
     /// Replaces a user with `change(current)`; identity and `created_at` are kept whatever
@@ -244,6 +244,35 @@ impl UserStore {
     }
 }
 
+impl State {
+    /// Inserts a user whose explicit id (if any) is known to be free.
+    fn insert_new(&mut self, mut user: User) -> User {
+        if user.user_id.is_empty() {
+            user.user_id = loop {
+                let candidate = self.next_id.to_string();
+                self.next_id += 1;
+                if !self.users.contains_key(&candidate) {
+                    break candidate;
+                }
+            };
+        }
+        let now = Timestamp::from(SystemTime::now());
+        user.created_at = Some(now);
+        user.updated_at = Some(now);
+        // Output only, and only meaningful on a StreamUsers message.
+        user.padding.clear();
+        normalize_role(&mut user);
+        self.users.insert(
+            user.user_id.clone(),
+            Record {
+                user: user.clone(),
+                avatar: None,
+            },
+        );
+        user
+    }
+}
+
 /// New and fully-replaced users without a role become members.
 fn normalize_role(user: &mut User) {
     if user.role == Role::Unspecified as i32 {
@@ -295,6 +324,46 @@ mod tests {
             store.create(named("1000", "Again")),
             Err(DemoError::UserAlreadyExists("1000".into()))
         );
+    }
+
+    #[test]
+    fn create_clears_padding_and_all_lists_in_id_order() {
+        let store = UserStore::seeded();
+        let padded = User {
+            padding: "xxx".into(),
+            ..named("7", "Padded")
+        };
+        assert_eq!(store.create(padded).map(|u| u.padding), Ok(String::new()));
+        assert_eq!(ids(&store.all()), ["1", "2", "42", "7"]);
+        assert!(UserStore::empty().all().is_empty());
+    }
+
+    #[test]
+    fn create_all_is_all_or_nothing() {
+        let store = UserStore::seeded();
+        let created = store
+            .create_all(vec![named("", "Auto"), named("a", "A"), named("", "Auto2")])
+            .expect("all new");
+        assert_eq!(ids(&created), ["1000", "a", "1001"]);
+        assert!(created.iter().all(|u| u.created_at.is_some()));
+        assert_eq!(store.get("a"), Ok(created[1].clone()));
+
+        let cases = [
+            (vec![named("b", "B"), named("42", "Taken")], "42"),
+            (
+                vec![named("c", "C"), named("", "D"), named("c", "Twice")],
+                "c",
+            ),
+        ];
+        for (batch, conflict) in cases {
+            let before = store.all();
+            assert_eq!(
+                store.create_all(batch),
+                Err(DemoError::UserAlreadyExists(conflict.into()))
+            );
+            assert_eq!(store.all(), before, "nothing stored on conflict");
+        }
+        assert_eq!(store.create_all(Vec::new()), Ok(Vec::new()));
     }
 
     #[test]

@@ -2,18 +2,24 @@
 //! tonic clients, so tests exercise the same HTTP/2 path the gateway uses.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
+use super::pb::chat_service_client::ChatServiceClient;
 use super::pb::greeter_client::GreeterClient;
+use super::pb::media_service_client::MediaServiceClient;
 use super::pb::user_service_client::UserServiceClient;
-use super::server::serve;
+use super::server::serve_with_probe;
+use super::stream_probe::StreamProbe;
 
 /// A running demo server; dropped servers shut down with the test runtime.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Observes this server's response streams.
+    pub probe: StreamProbe,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -25,11 +31,17 @@ impl TestServer {
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, async {
-            let _ = rx.await;
-        }));
+        let probe = StreamProbe::new();
+        let task = tokio::spawn(serve_with_probe(
+            listener,
+            async {
+                let _ = rx.await;
+            },
+            probe.clone(),
+        ));
         Self {
             addr,
+            probe,
             shutdown: Some(tx),
             task,
         }
@@ -51,11 +63,40 @@ impl TestServer {
         GreeterClient::new(self.channel().await)
     }
 
+    pub async fn chat(&self) -> ChatServiceClient<Channel> {
+        ChatServiceClient::new(self.channel().await)
+    }
+
+    pub async fn media(&self) -> MediaServiceClient<Channel> {
+        MediaServiceClient::new(self.channel().await)
+    }
+
     /// Signals shutdown and waits for `serve` to return.
     pub async fn stop(mut self) -> Result<(), tonic::transport::Error> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         self.task.await.expect("serve task did not panic")
+    }
+}
+
+/// Polls `read` every 20 ms until it satisfies `done` (returning that value) or 10 s pass
+/// (panicking with `what`): for effects that reach the server asynchronously.
+pub async fn eventually<T: std::fmt::Debug>(
+    what: &str,
+    mut read: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = read();
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last value {value:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

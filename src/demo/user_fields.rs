@@ -7,7 +7,8 @@ use prost_types::FieldMask;
 use super::errors::{DemoError, violation};
 use super::pb::User;
 
-/// A `User` field a client may set. Output-only fields (`user_id`, timestamps) are not listed.
+/// A `User` field a client may set. Output-only fields (`user_id`, timestamps, `padding`) are not
+/// listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserField {
     Name,
@@ -18,7 +19,7 @@ pub enum UserField {
 }
 
 /// Paths that exist on `User` but are owned by the server.
-const OUTPUT_ONLY: &[&str] = &["user_id", "created_at", "updated_at"];
+const OUTPUT_ONLY: &[&str] = &["user_id", "created_at", "updated_at", "padding"];
 
 impl UserField {
     /// Every writable field; what an empty (or `*`) mask means.
@@ -115,6 +116,7 @@ mod tests {
         let cases = [
             (mask(&["nickname"]), vec!["unknown field 'nickname'"]),
             (mask(&["user_id"]), vec!["field 'user_id' is output only"]),
+            (mask(&["padding"]), vec!["field 'padding' is output only"]),
             (
                 mask(&["created_at", "name", "bogus"]),
                 vec!["field 'created_at' is output only", "unknown field 'bogus'"],

@@ -4,20 +4,25 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::avatar::{Avatar, DEFAULT_CONTENT_TYPE};
 use super::errors::DemoError;
+use super::lazy_stream::ResponseStream;
 use super::page_token::PageToken;
 use super::pb::google::api::HttpBody;
 use super::pb::user_service_server::UserService;
 use super::pb::{
-    DeleteUserRequest, GetAvatarRequest, GetUserRequest, ListUsersRequest, ListUsersResponse, Role,
-    UpdateUserRequest, UploadAvatarRequest, UploadAvatarResponse, User,
+    DeleteUserRequest, GetAvatarRequest, GetUserRequest, ImportUsersResponse, ListUsersRequest,
+    ListUsersResponse, Role, StreamUsersRequest, UpdateUserRequest, UploadAvatarRequest,
+    UploadAvatarResponse, User,
 };
 use super::store::UserStore;
+use super::stream_probe::StreamProbe;
 use super::user_fields::parse_update_mask;
-use super::validation::{user_id_violation, user_violations};
+use super::user_import::read_import;
+use super::user_stream::StreamUsersPlan;
+use super::validation::{new_user_violations, user_violations};
 
 /// ListUsers page size when the request leaves it at 0.
 pub const DEFAULT_PAGE_SIZE: usize = 10;
@@ -26,16 +31,22 @@ pub const MAX_PAGE_SIZE: usize = 100;
 /// Largest accepted avatar upload.
 pub const MAX_AVATAR_BYTES: usize = 1024 * 1024;
 
-/// The UserService implementation; clones share one store.
+/// The UserService implementation; clones share one store and one probe.
 #[derive(Debug, Clone)]
 pub struct DemoUserService {
     store: Arc<UserStore>,
+    probe: StreamProbe,
 }
 
 impl DemoUserService {
-    /// Serves `store`.
+    /// Serves `store`, with StreamUsers reporting to a private probe.
     pub fn new(store: Arc<UserStore>) -> Self {
-        Self { store }
+        Self::with_probe(store, StreamProbe::new())
+    }
+
+    /// Serves `store`, with StreamUsers reporting to `probe`.
+    pub fn with_probe(store: Arc<UserStore>, probe: StreamProbe) -> Self {
+        Self { store, probe }
     }
 }
 
@@ -114,11 +125,7 @@ impl UserService for DemoUserService {
 
     async fn create_user(&self, request: Request<User>) -> Result<Response<User>, Status> {
         let user = request.into_inner();
-        let mut violations = Vec::new();
-        if !user.user_id.is_empty() {
-            violations.extend(user_id_violation(&user.user_id, "user_id"));
-        }
-        violations.extend(user_violations(&user, ""));
+        let violations = new_user_violations(&user, "");
         if !violations.is_empty() {
             return Err(DemoError::InvalidArgument(violations).into());
         }
@@ -201,6 +208,30 @@ impl UserService for DemoUserService {
         };
         self.store.set_avatar(id, avatar)?;
         Ok(Response::new(reply))
+    }
+
+    type StreamUsersStream = ResponseStream<User>;
+
+    async fn stream_users(
+        &self,
+        request: Request<StreamUsersRequest>,
+    ) -> Result<Response<Self::StreamUsersStream>, Status> {
+        let plan = StreamUsersPlan::parse(request.get_ref())?;
+        let stream = plan.into_stream(self.store.all());
+        Ok(Response::new(Box::pin(self.probe.track(stream))))
+    }
+
+    async fn import_users(
+        &self,
+        request: Request<Streaming<User>>,
+    ) -> Result<Response<ImportUsersResponse>, Status> {
+        let batch = read_import(request.into_inner()).await?;
+        let created = self.store.create_all(batch)?;
+        tracing::debug!(count = created.len(), "demo users imported");
+        Ok(Response::new(ImportUsersResponse {
+            imported: i32::try_from(created.len()).unwrap_or(i32::MAX),
+            user_ids: created.into_iter().map(|u| u.user_id).collect(),
+        }))
     }
 }
 

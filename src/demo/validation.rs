@@ -67,6 +67,20 @@ pub fn user_violations(user: &User, prefix: &str) -> Vec<FieldViolation> {
     out
 }
 
+/// Checks a user about to be created (CreateUser, each ImportUsers message): the writable fields,
+/// plus the id when the client chose one. `prefix` is as for [`user_violations`].
+pub fn new_user_violations(user: &User, prefix: &str) -> Vec<FieldViolation> {
+    let mut out = Vec::new();
+    if !user.user_id.is_empty() {
+        out.extend(user_id_violation(
+            &user.user_id,
+            &format!("{prefix}user_id"),
+        ));
+    }
+    out.extend(user_violations(user, prefix));
+    out
+}
+
 /// Checks a client-chosen user id: 1 to 64 characters from `[A-Za-z0-9_-]`.
 pub fn user_id_violation(id: &str, field: &str) -> Option<FieldViolation> {
     let ok_chars = id
@@ -159,6 +173,31 @@ mod tests {
             .map(|v| v.field)
             .collect();
         assert_eq!(fields, ["name", "age", "email"]);
+    }
+
+    #[test]
+    fn new_users_also_check_a_chosen_id() {
+        let cases = [
+            ("", vec![]),
+            ("ok-1", vec![]),
+            ("bad/id", vec!["users[3].user_id"]),
+        ];
+        for (id, expected) in cases {
+            let user = User {
+                user_id: id.into(),
+                ..valid_user()
+            };
+            let fields: Vec<String> = new_user_violations(&user, "users[3].")
+                .into_iter()
+                .map(|v| v.field)
+                .collect();
+            assert_eq!(fields, expected, "{id}");
+        }
+        let fields: Vec<String> = new_user_violations(&User::default(), "")
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["name"]);
     }
 
     #[test]

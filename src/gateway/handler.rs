@@ -131,10 +131,12 @@ impl Gateway {
         Ok(CallSetup {
             channel: upstream.channel.clone(),
             grpc_path: route.grpc_path.clone(),
-            metadata: self
-                .plan
-                .forwarding
-                .request_metadata(&parts.headers, peer, self.tls),
+            metadata: self.plan.forwarding.request_metadata(
+                &parts.headers,
+                parts.uri.authority().map(|a| a.as_str()),
+                peer,
+                self.tls,
+            ),
             deadline,
             idle_timeout: upstream.stream_idle_timeout,
         })

@@ -53,15 +53,14 @@ impl Plan {
             .map_err(|err| format!("[errors.codes]: {err}"));
         let forwarding = HeaderForwarding::new(&config.metadata.forward_headers)
             .map_err(|err| format!("[metadata] {err}"));
-        let routes = rule_sources::collect(
+        let (rules, mut rule_problems) = rule_sources::collect(
             &pool,
             &config.http_rules,
             &config.descriptors.http_rule_files,
-        )
-        .and_then(|rules| {
-            RouteTable::build(&rules, config.routing.multi_segment_decoding, |service| {
-                Upstreams::resolve(&upstreams, service)
-            })
+        );
+        problems.append(&mut rule_problems);
+        let routes = RouteTable::build(&rules, config.routing.multi_segment_decoding, |service| {
+            Upstreams::resolve(&upstreams, service)
         });
         let routes = routes.map_err(|mut found| problems.append(&mut found));
         let codes = codes.map_err(|p| problems.push(p));

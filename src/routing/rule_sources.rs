@@ -51,12 +51,14 @@ struct HttpSection {
     rules: Vec<HttpRuleSpec>,
 }
 
-/// Gathers every rule, one per method. Returns all problems found, not just the first.
+/// Gathers every rule, one per method, with every problem found on the way; the rules that
+/// could be resolved are returned even when there are problems, so later stages can report
+/// theirs too.
 pub fn collect(
     pool: &DescriptorPool,
     config_rules: &[HttpRuleSpec],
     rule_files: &[PathBuf],
-) -> Result<Vec<SelectedRule>, Vec<String>> {
+) -> (Vec<SelectedRule>, Vec<String>) {
     let mut problems = Vec::new();
     let mut explicit: BTreeMap<String, SelectedRule> = BTreeMap::new();
 
@@ -115,11 +117,7 @@ pub fn collect(
         }
     }
     rules.extend(explicit.into_values());
-    if problems.is_empty() {
-        Ok(rules)
-    } else {
-        Err(problems)
-    }
+    (rules, problems)
 }
 
 /// Resolves `package.Service.Method` to its descriptor.

@@ -2,17 +2,16 @@
 //! upstream message by message by its own task while the response is awaited (client
 //! streaming: one JSON reply) or streamed back (bidirectional: NDJSON or SSE).
 //!
-//! A malformed line must cancel the call, not end it: if the pump simply stopped, the backend
-//! would see a clean half-close and commit a partial upload. So on error the pump reports and
-//! keeps its sender alive until the call has been dropped (which resets the HTTP/2 stream).
+//! A malformed line, or a client that goes away mid-upload, must cancel the call rather than
+//! end it: the pump only `finish`es the request feed after the whole body was sent; in every
+//! other case the feed fails, which resets the upstream HTTP/2 stream.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::Framing;
@@ -22,7 +21,7 @@ use super::server_stream::stream_response;
 use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway, RequestContext};
 use crate::routing::{CallKind, Route};
-use crate::upstream::{OpenStream, open_stream};
+use crate::upstream::{OpenStream, RequestStream, open_stream, request_feed};
 
 /// Messages in flight between the request body and the upstream call.
 const PUMP_BUFFER: usize = 8;
@@ -98,28 +97,22 @@ impl Pump {
         body: Body,
         context: RequestContext,
         limit: usize,
-    ) -> (
-        Self,
-        impl futures_util::Stream<Item = Bytes> + Send + 'static,
-        oneshot::Receiver<()>,
-    ) {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(PUMP_BUFFER);
+    ) -> (Self, RequestStream, oneshot::Receiver<()>) {
+        let (sender, requests) = request_feed(PUMP_BUFFER);
         let (error_tx, error_rx) = oneshot::channel();
         let (uploaded_tx, uploaded_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
-            match pump_body(body, &context, &tx, limit).await {
+            match pump_body(body, &context, &sender, limit).await {
                 Ok(()) => {
-                    drop(tx);
+                    sender.finish();
                     let _ = uploaded_tx.send(());
                 }
                 Err(error) => {
+                    drop(sender);
                     let _ = error_tx.send(error);
-                    // Keep `tx` (no half-close) until the call is dropped and this is aborted.
-                    std::future::pending::<()>().await;
                 }
             }
         });
-        let requests = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
         let pump = Self {
             errors: Some(error_rx),
             task,

@@ -3,13 +3,13 @@
 //! clients send it), which is read whole within the body limit.
 
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 
 use crate::errors::GatewayError;
 use crate::gateway::RequestContext;
+use crate::upstream::RequestSender;
 
 /// Reads `body`, transcodes each message with `context` and sends it upstream through `tx`.
 /// Stops early (Ok) if the call ended and nobody receives any more. `limit` bounds one line
@@ -17,7 +17,7 @@ use crate::gateway::RequestContext;
 pub async fn pump_body(
     body: Body,
     context: &RequestContext,
-    tx: &mpsc::Sender<Bytes>,
+    tx: &RequestSender,
     limit: usize,
 ) -> Result<(), GatewayError> {
     let mut chunks = body.into_data_stream();
@@ -73,7 +73,7 @@ async fn send_line(
     line: &[u8],
     number: usize,
     context: &RequestContext,
-    tx: &mpsc::Sender<Bytes>,
+    tx: &RequestSender,
 ) -> Result<bool, GatewayError> {
     let line = line.trim_ascii();
     if line.is_empty() {
@@ -88,7 +88,7 @@ async fn send_line(
 async fn send_array(
     body: &[u8],
     context: &RequestContext,
-    tx: &mpsc::Sender<Bytes>,
+    tx: &RequestSender,
 ) -> Result<(), GatewayError> {
     let elements: Vec<&RawValue> = serde_json::from_slice(body).map_err(|err| {
         GatewayError::invalid_argument(format!(

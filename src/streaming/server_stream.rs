@@ -33,7 +33,7 @@ pub async fn server_stream(
     call: CallSetup,
     framing: Framing,
 ) -> Result<Response, GatewayError> {
-    let requests = futures_util::stream::once(std::future::ready(message));
+    let requests = futures_util::stream::once(std::future::ready(Ok(message)));
     let open = open_stream(call.channel, call.grpc_path, requests, call.metadata)
         .await
         .map_err(|status| gateway.status_error(&status))?;

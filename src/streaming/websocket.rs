@@ -17,7 +17,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::Method;
 use http::header::UPGRADE;
 use http::request::Parts;
-use tokio::sync::mpsc;
 use tonic::Status;
 use tonic::codec::Streaming;
 
@@ -25,7 +24,7 @@ use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway, RequestContext};
 use crate::routing::CallKind;
 use crate::transcoding::{BodyRule, render_response};
-use crate::upstream::open_stream;
+use crate::upstream::{RequestSender, open_stream, request_feed};
 
 /// Frames in flight from the client to the upstream call.
 const FRAME_BUFFER: usize = 8;
@@ -74,7 +73,7 @@ struct Bridge {
     gateway: Arc<Gateway>,
     context: RequestContext,
     /// Frames to the upstream call; None once half-closed.
-    requests: Option<mpsc::Sender<Bytes>>,
+    requests: Option<RequestSender>,
     sent_first: bool,
 }
 
@@ -90,15 +89,14 @@ impl Bridge {
     }
 
     async fn run(mut self, call: CallSetup) {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(FRAME_BUFFER);
-        self.requests = Some(tx);
+        let (sender, requests) = request_feed(FRAME_BUFFER);
+        self.requests = Some(sender);
         let route = Arc::clone(&self.context.route);
         let starts_from_url =
             route.kind == CallKind::ServerStreaming && matches!(route.body, BodyRule::None);
         if starts_from_url && let Err(error) = self.forward(b"").await {
             return self.close_with_error(error).await;
         }
-        let requests = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
         let opening = open_stream(call.channel, call.grpc_path, requests, call.metadata);
         tokio::pin!(opening);
         let mut upstream: Option<Streaming<Bytes>> = None;
@@ -122,7 +120,9 @@ impl Bridge {
                     }
                     Some(Ok(Message::Close(_))) => {
                         client_open = false;
-                        self.requests = None;
+                        if let Some(requests) = self.requests.take() {
+                            requests.finish();
+                        }
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     // The client vanished: returning drops the call, which cancels it.
@@ -151,8 +151,10 @@ impl Bridge {
         self.sent_first = true;
         // A closed channel means the call already ended; its outcome arrives upstream-side.
         let _ = requests.send(message).await;
-        if self.context.route.kind == CallKind::ServerStreaming {
-            self.requests = None;
+        if self.context.route.kind == CallKind::ServerStreaming
+            && let Some(requests) = self.requests.take()
+        {
+            requests.finish();
         }
         Ok(())
     }

@@ -71,9 +71,11 @@ impl HeaderForwarding {
     }
 
     /// The metadata for the upstream call, including `x-forwarded-*` for the hop just made.
+    /// `authority` is the request URI's (HTTP/2 `:authority`), used when there is no `Host`.
     pub fn request_metadata(
         &self,
         headers: &HeaderMap,
+        authority: Option<&str>,
         peer: Option<SocketAddr>,
         tls: bool,
     ) -> MetadataMap {
@@ -100,8 +102,12 @@ impl HeaderForwarding {
                 out.insert("x-forwarded-for", value);
             }
         }
-        if let Some(host) = headers.get(http::header::HOST) {
-            out.insert("x-forwarded-host", host.clone());
+        let host = headers
+            .get(http::header::HOST)
+            .cloned()
+            .or_else(|| authority.and_then(|authority| HeaderValue::try_from(authority).ok()));
+        if let Some(host) = host {
+            out.insert("x-forwarded-host", host);
         }
         out.insert(
             "x-forwarded-proto",
@@ -187,7 +193,9 @@ mod tests {
             ("host", "api.example"),
         ]);
         let peer = "10.1.2.3:5555".parse().ok();
-        let out = policy.request_metadata(&input, peer, true).into_headers();
+        let out = policy
+            .request_metadata(&input, None, peer, true)
+            .into_headers();
         assert_eq!(out.get("user").unwrap(), "ada");
         assert_eq!(out.get("authorization").unwrap(), "Bearer t");
         assert_eq!(out.get("x-tenant").unwrap(), "acme");
@@ -197,6 +205,16 @@ mod tests {
         for absent in ["grpc-timeout", "te", "cookie", "connection", "host"] {
             assert!(out.get(absent).is_none(), "{absent} leaked");
         }
+    }
+
+    #[test]
+    fn forwarded_host_falls_back_to_the_authority() {
+        let policy = HeaderForwarding::new(&[]).unwrap();
+        let out = policy
+            .request_metadata(&HeaderMap::new(), Some("api.example:8443"), None, false)
+            .into_headers();
+        assert_eq!(out.get("x-forwarded-host").unwrap(), "api.example:8443");
+        assert_eq!(out.get("x-forwarded-proto").unwrap(), "http");
     }
 
     #[test]

@@ -6,8 +6,10 @@ mod codec;
 pub mod metadata;
 mod pool;
 mod probe;
+mod request_feed;
 
 pub use call::{OpenStream, UnaryReply, call_unary, open_stream};
 pub use codec::BytesCodec;
 pub use pool::{Reachability, Upstream, UpstreamError, Upstreams};
 pub use probe::spawn_prober;
+pub use request_feed::{CallEnded, RequestSender, RequestStream, request_feed};

@@ -10,4 +10,6 @@ mod errors;
 mod health;
 mod metadata;
 mod protocols;
+mod stream_client;
+mod streaming;
 mod unary;

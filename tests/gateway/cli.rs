@@ -1,0 +1,366 @@
+//! The `h2gate` binary: `check`, `routes`, `--help`, `demo-backend` and `serve`, run as child
+//! processes on temp config files.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use serde_json::json;
+
+use crate::support::{Client, GREETER_RULES, Setup, TempFile, closed_port, config_text};
+
+const BIN: &str = env!("CARGO_BIN_EXE_h2gate");
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs the binary to completion (killing it if it hangs).
+fn run(args: &[&str]) -> Output {
+    let mut child = command(args).spawn().expect("spawn h2gate");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for h2gate") {
+            break status;
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("h2gate {args:?} did not exit within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+fn check(config: &str) -> (Output, TempFile) {
+    let file = TempFile::new("check", "toml", config);
+    let path = file.path.display().to_string();
+    (run(&["check", "--config", &path]), file)
+}
+
+/// A config whose only rule is `rule` (plus the embedded demo's annotations).
+fn with_rule(rule: &str) -> String {
+    format!("[server]\nlisten = \"127.0.0.1:0\"\n\n[demo]\nembedded = true\n\n{rule}\n")
+}
+
+fn assert_fails_naming(output: &Output, needles: &[&str]) {
+    assert!(
+        !output.status.success(),
+        "expected a failure exit; stdout: {}\nstderr: {}",
+        output.stdout,
+        output.stderr
+    );
+    for needle in needles {
+        assert!(
+            output.all().contains(needle),
+            "output names {needle:?}; got:\n{}",
+            output.all()
+        );
+    }
+}
+
+#[test]
+fn check_accepts_a_good_config() {
+    let (output, _file) = check(&config_text(&Setup::default(), None));
+    assert!(output.status.success(), "check failed: {}", output.all());
+    assert!(output.stdout.contains("ok"), "{}", output.all());
+}
+
+#[test]
+fn check_accepts_the_shipped_default_config() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.toml");
+    let output = run(&["check", "--config", path]);
+    assert!(output.status.success(), "{}", output.all());
+}
+
+#[test]
+fn check_rejects_an_invalid_template_naming_the_selector() {
+    for template in ["/v1/a/", "/v1/{name", "v1/no/leading/slash"] {
+        let rule = format!(
+            "[[http_rules]]\nselector = \"demo.v1.Greeter.SayHello\"\nget = \"{template}\"\n"
+        );
+        let (output, _file) = check(&with_rule(&rule));
+        assert_fails_naming(&output, &["demo.v1.Greeter.SayHello"]);
+    }
+}
+
+#[test]
+fn check_rejects_a_template_variable_that_is_not_a_field() {
+    let rule =
+        "[[http_rules]]\nselector = \"demo.v1.Greeter.SayHello\"\nget = \"/v1/hello/{nope}\"\n";
+    let (output, _file) = check(&with_rule(rule));
+    assert_fails_naming(&output, &["demo.v1.Greeter.SayHello", "nope"]);
+}
+
+#[test]
+fn check_rejects_a_duplicate_route_naming_both_selectors() {
+    // GET /v1/users already belongs to UserService.ListUsers (annotation).
+    let rule = "[[http_rules]]\nselector = \"demo.v1.Greeter.SayHello\"\nget = \"/v1/users\"\n";
+    let (output, _file) = check(&with_rule(rule));
+    assert_fails_naming(&output, &["demo.v1.Greeter.SayHello", "ListUsers"]);
+}
+
+#[test]
+fn check_rejects_nested_additional_bindings() {
+    let rule = concat!(
+        "[[http_rules]]\nselector = \"demo.v1.Greeter.SayHello\"\npost = \"/v1/hello\"\nbody = \"*\"\n",
+        "additional_bindings = [{ get = \"/v1/hello/{name}\", additional_bindings = [{ get = \"/v1/hi/{name}\" }] }]\n"
+    );
+    let (output, _file) = check(&with_rule(rule));
+    assert_fails_naming(&output, &["demo.v1.Greeter.SayHello"]);
+}
+
+#[test]
+fn check_rejects_an_unknown_selector() {
+    let rule = "[[http_rules]]\nselector = \"demo.v1.Greeter.Nope\"\nget = \"/v1/nope\"\n";
+    let (output, _file) = check(&with_rule(rule));
+    assert_fails_naming(&output, &["demo.v1.Greeter.Nope"]);
+}
+
+#[test]
+fn check_reports_every_problem_at_once() {
+    let rules = concat!(
+        "[[http_rules]]\nselector = \"demo.v1.Greeter.Nope\"\nget = \"/v1/nope\"\n\n",
+        "[[http_rules]]\nselector = \"demo.v1.Greeter.SayHello\"\nget = \"/v1/a/\"\n"
+    );
+    let (output, _file) = check(&with_rule(rules));
+    assert_fails_naming(
+        &output,
+        &["demo.v1.Greeter.Nope", "demo.v1.Greeter.SayHello"],
+    );
+}
+
+#[test]
+fn check_reports_a_toml_syntax_error_with_its_line() {
+    let text = "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = = 3\n";
+    let (output, file) = check(text);
+    let path = file.path.display().to_string();
+    assert_fails_naming(&output, &[&format!("{path}:3:")]);
+}
+
+#[test]
+fn check_reports_an_unknown_key_with_its_line() {
+    let text = "[server]\nlisten = \"127.0.0.1:0\"\n\n[json]\nemit_unpopulatd = false\n";
+    let (output, file) = check(text);
+    let path = file.path.display().to_string();
+    assert_fails_naming(&output, &[&format!("{path}:5:"), "emit_unpopulatd"]);
+}
+
+#[test]
+fn check_reports_a_missing_config_file() {
+    let missing = std::env::temp_dir().join(format!(
+        "h2gate-test-missing-{}-{}.toml",
+        std::process::id(),
+        line!()
+    ));
+    let path = missing.display().to_string();
+    let output = run(&["check", "--config", &path]);
+    assert_fails_naming(&output, &[&path]);
+}
+
+#[test]
+fn routes_prints_the_route_table() {
+    let file = TempFile::new("routes", "toml", &config_text(&Setup::default(), None));
+    let path = file.path.display().to_string();
+    let output = run(&["routes", "--config", &path]);
+    assert!(output.status.success(), "{}", output.all());
+    let lines: Vec<&str> = output.stdout.lines().map(str::trim).collect();
+    for expected in [
+        "GET /v1/users/{user_id} -> demo.v1.UserService/GetUser",
+        "POST /v1/users -> demo.v1.UserService/CreateUser",
+        "PATCH /v1/users/{user.user_id} -> demo.v1.UserService/UpdateUser",
+        "DELETE /v1/users/{user_id} -> demo.v1.UserService/DeleteUser",
+        "GET /v1/users -> demo.v1.UserService/ListUsers",
+        "GET /v1/users/{user_id}/avatar -> demo.v1.UserService/GetAvatar",
+        "POST /v1/users/{user_id}/avatar -> demo.v1.UserService/UploadAvatar",
+        "POST /v1/greeter:sayHello -> demo.v1.Greeter/SayHello",
+        "GET /v1/greeter/{name} -> demo.v1.Greeter/SayHello",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "route table has {expected:?}:\n{}",
+            output.stdout
+        );
+    }
+}
+
+#[test]
+fn routes_fails_on_a_bad_config() {
+    let rule = "[[http_rules]]\nselector = \"demo.v1.Greeter.Nope\"\nget = \"/v1/nope\"\n";
+    let file = TempFile::new("routes-bad", "toml", &with_rule(rule));
+    let path = file.path.display().to_string();
+    let output = run(&["routes", "--config", &path]);
+    assert_fails_naming(&output, &["demo.v1.Greeter.Nope"]);
+}
+
+#[test]
+fn help_works_for_every_subcommand() {
+    let top = run(&["--help"]);
+    assert!(top.status.success(), "{}", top.all());
+    for sub in ["serve", "check", "routes", "demo-backend"] {
+        assert!(
+            top.stdout.contains(sub),
+            "--help lists {sub}: {}",
+            top.stdout
+        );
+    }
+    for (sub, option) in [
+        ("serve", "--config"),
+        ("check", "--config"),
+        ("routes", "--config"),
+        ("demo-backend", "--listen"),
+    ] {
+        let output = run(&[sub, "--help"]);
+        assert!(output.status.success(), "{sub} --help: {}", output.all());
+        assert!(
+            output.stdout.contains(option),
+            "{sub} --help documents {option}: {}",
+            output.stdout
+        );
+    }
+    let bad = run(&["no-such-command"]);
+    assert!(!bad.status.success());
+}
+
+/// Kills the child on drop so a failing test does not leave a server running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn demo_backend_command_serves_the_demo_over_h2c() {
+    let port = closed_port().await;
+    let listen = format!("127.0.0.1:{port}");
+    let child = command(&["demo-backend", "--listen", &listen])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo-backend");
+    let _child = KillOnDrop(child);
+    let addr: SocketAddr = listen.parse().expect("address");
+    let up = crate::support::poll_until(Duration::from_secs(20), || async move {
+        tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
+    })
+    .await;
+    assert!(up.is_some(), "demo-backend listens on {listen}");
+
+    // A gateway in this process fronting the child's demo services.
+    let proto = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let text = format!(
+        concat!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\n",
+            "[descriptors]\ninclude = [{proto:?}]\n",
+            "protos = [\"demo/v1/user.proto\", \"demo/v1/greeter.proto\"]\n\n",
+            "[[upstreams]]\nname = \"child\"\nendpoints = [\"http://{listen}\"]\nservices = [\"*\"]\n",
+            "{rules}"
+        ),
+        proto = proto.display().to_string(),
+        listen = listen,
+        rules = GREETER_RULES,
+    );
+    let config = h2gate::config::parse(&text, "cli test").expect("config parses");
+    let running = h2gate::server::start(&config)
+        .await
+        .expect("gateway starts");
+    let client = Client::h2c(running.local_addr).await;
+    let user = client.get_ok("/v1/users/1").await;
+    assert_eq!(user["name"], "Alan Turing");
+    let reply = client.say_hello(&[], &json!({"name": "child"})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["message"], "Hello, child!");
+    drop(client);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn serve_command_serves_https() {
+    let file = TempFile::new("serve", "toml", &config_text(&Setup::default(), None));
+    let path = file.path.display().to_string();
+    let mut child = command(&["serve", "--config", &path])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let _child = KillOnDrop(child);
+    // The address is only known from the start-up log line.
+    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+    std::thread::spawn(move || {
+        let mut found_tx = Some(found_tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = serving_address(&line)
+                && let Some(tx) = found_tx.take()
+            {
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(30), found_rx)
+        .await
+        .expect("serve logs its address")
+        .expect("log reader alive");
+    let client = Client::tls(addr, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(client.alpn(), Some(&b"h2"[..]));
+    assert_eq!(client.get_ok("/healthz").await, json!({"status": "ok"}));
+    assert_eq!(client.get_ok("/v1/users/42").await["name"], "Ada Lovelace");
+    let hello = client.get_ok("/v1/greeter/cli").await;
+    assert_eq!(hello["message"], "Hello, cli!");
+}
+
+/// `... h2gate serving on https://127.0.0.1:PORT ...` → the address.
+fn serving_address(line: &str) -> Option<SocketAddr> {
+    let start = line.find("serving on ")? + "serving on ".len();
+    let rest = &line[start..];
+    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':' || c == '[' || c == ']'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
