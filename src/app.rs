@@ -16,15 +16,19 @@ use crate::health::{self, Readiness};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>) -> Router {
-    let health = Router::new()
+/// `demo_page`: also serve the streaming demo page at `/demo/` (embedded demo only).
+pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>, demo_page: bool) -> Router {
+    let mut builtin = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .with_state(readiness);
+    if demo_page {
+        builtin = builtin.route("/demo/", get(crate::demo::streaming_page));
+    }
     Router::new()
         .fallback(gateway::handle)
         .with_state(gateway)
-        .merge(health)
+        .merge(builtin)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -84,7 +84,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let prober = upstream::spawn_prober(upstreams.clone());
     let tls = acceptor.is_some();
     let gateway = Gateway::new(plan, upstreams, tls);
-    let router = app::router(gateway, Arc::clone(&readiness));
+    let router = app::router(gateway, Arc::clone(&readiness), config.demo.embedded);
     let limits = ConnectionLimits {
         max_header_bytes: config.limits.max_header_bytes,
         max_concurrent_streams: config.limits.max_concurrent_streams,

@@ -19,6 +19,7 @@ mod greeter;
 mod lazy_stream;
 mod media;
 mod media_data;
+mod page;
 mod page_token;
 pub mod pb;
 mod response_metadata;
@@ -43,6 +44,7 @@ pub use greeter::{DemoGreeter, MAX_DELAY_MS};
 pub use lazy_stream::ResponseStream;
 pub use media::DemoMediaService;
 pub use media_data::{Fnv1a32, PATTERN_PERIOD, fnv1a32, pattern_bytes};
+pub use page::streaming_page;
 pub use response_metadata::{
     DemoResponseMetadata, SERVED_BY_HEADER, SERVED_BY_VALUE, TRAILER_NAME, TRAILER_VALUE,
 };

@@ -29,6 +29,8 @@ use crate::upstream::{RequestSender, open_stream, request_feed};
 /// Frames in flight from the client to the upstream call.
 const FRAME_BUFFER: usize = 8;
 const CLOSE_NORMAL: u16 = 1000;
+/// How long a closing client gets to answer our Close frame.
+const CLOSE_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(5);
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_INTERNAL: u16 = 1011;
 
@@ -100,7 +102,10 @@ impl Bridge {
         let opening = open_stream(call.channel, call.grpc_path, requests, call.metadata);
         tokio::pin!(opening);
         let mut upstream: Option<Streaming<Bytes>> = None;
+        // After the client's Close frame the socket is still read: that is what lets the
+        // WebSocket library send its Close reply, completing the handshake cleanly.
         let mut client_open = true;
+        let mut client_closing = false;
         loop {
             tokio::select! {
                 opened = &mut opening, if upstream.is_none() => match opened {
@@ -119,13 +124,15 @@ impl Bridge {
                         }
                     }
                     Some(Ok(Message::Close(_))) => {
-                        client_open = false;
+                        client_closing = true;
                         if let Some(requests) = self.requests.take() {
                             requests.finish();
                         }
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     // The client vanished: returning drops the call, which cancels it.
+                    // Closed after its Close frame: let the half-closed call finish upstream.
+                    Some(Err(_)) | None if client_closing => client_open = false,
                     Some(Err(_)) | None => return,
                 },
                 reply = next_message(&mut upstream) => match reply {
@@ -200,12 +207,17 @@ impl Bridge {
         self.close(code, reason).await;
     }
 
+    /// Sends our Close frame and waits (briefly) for the client's, so the handshake completes.
     async fn close(mut self, code: u16, reason: &'static str) {
         let frame = CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        if self.socket.send(Message::Close(Some(frame))).await.is_err() {
+            return;
+        }
+        let drain = async { while let Some(Ok(_)) = self.socket.recv().await {} };
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drain).await;
     }
 }
 
