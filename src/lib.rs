@@ -3,8 +3,9 @@
 //!
 //! A request's path through the crate: `listener` (TCP, TLS, HTTP/1.1 or HTTP/2) → `app`
 //! (tower layers) → `gateway` (the handler) → `routing` (which method) → `transcoding`
-//! (JSON to protobuf) → `upstream` (the gRPC call) → `transcoding` again (protobuf to JSON)
-//! → `errors` (the one error shape). `config`, `descriptors` and `server` set it all up.
+//! (JSON to protobuf) → `streaming` (NDJSON, SSE and WebSocket framing, for streaming methods)
+//! → `upstream` (the gRPC call) → `transcoding` again (protobuf to JSON) → `errors` (the one
+//! error shape). `config`, `descriptors` and `server` set it all up.
 
 #![forbid(unsafe_code)]
 

@@ -11,7 +11,7 @@ use super::handler::CallSetup;
 use super::input::RequestContext;
 use crate::errors::GatewayError;
 use crate::routing::Route;
-use crate::transcoding::render_response;
+use crate::transcoding::{RenderedBody, render_response};
 use crate::upstream::call_unary;
 use crate::upstream::metadata::copy_to_response;
 
@@ -44,14 +44,7 @@ impl Gateway {
         message: &[u8],
         trailers: &MetadataMap,
     ) -> Result<Response, GatewayError> {
-        let rendered = render_response(
-            &route.method.output(),
-            route.response_body.as_ref(),
-            message,
-            &self.plan.serialize,
-            self.plan.json.use_proto_names,
-        )
-        .map_err(|err| GatewayError::internal(err.to_string()))?;
+        let rendered = self.render(route, message)?;
         let mut response = Response::new(Body::from(rendered.body));
         let out = response.headers_mut();
         out.insert(CONTENT_TYPE, rendered.content_type);
@@ -69,5 +62,22 @@ impl Gateway {
             error = error.with_header(name.clone(), value.clone());
         }
         error
+    }
+
+    /// One backend message as an HTTP body (JSON, or raw for `google.api.HttpBody`), per the
+    /// route's `response_body` and the configured JSON options.
+    pub(crate) fn render(
+        &self,
+        route: &Route,
+        message: &[u8],
+    ) -> Result<RenderedBody, GatewayError> {
+        render_response(
+            &route.method.output(),
+            route.response_body.as_ref(),
+            message,
+            &self.plan.serialize,
+            self.plan.json.use_proto_names,
+        )
+        .map_err(|err| GatewayError::internal(err.to_string()))
     }
 }

@@ -21,7 +21,7 @@ use super::message_stream::{Event, next_event};
 use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway};
 use crate::routing::Route;
-use crate::transcoding::{RenderedBody, render_response};
+use crate::transcoding::RenderedBody;
 use crate::upstream::metadata::copy_to_response;
 use crate::upstream::{OpenStream, open_stream};
 
@@ -160,15 +160,7 @@ impl Source {
     }
 
     fn render(&self, bytes: &[u8]) -> Result<RenderedBody, GatewayError> {
-        let plan = &self.gateway.plan;
-        render_response(
-            &self.output,
-            self.route.response_body.as_ref(),
-            bytes,
-            &plan.serialize,
-            plan.json.use_proto_names,
-        )
-        .map_err(|err| GatewayError::internal(err.to_string()))
+        self.gateway.render(&self.route, bytes)
     }
 
     fn frame(&self, rendered: RenderedBody) -> Bytes {

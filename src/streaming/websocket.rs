@@ -23,7 +23,7 @@ use tonic::codec::Streaming;
 use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway, RequestContext};
 use crate::routing::CallKind;
-use crate::transcoding::{BodyRule, render_response};
+use crate::transcoding::BodyRule;
 use crate::upstream::{RequestSender, open_stream, request_feed};
 
 /// Frames in flight from the client to the upstream call.
@@ -167,16 +167,7 @@ impl Bridge {
     }
 
     async fn send_message(&mut self, message: &[u8]) -> Result<(), GatewayError> {
-        let plan = &self.gateway.plan;
-        let route = &self.context.route;
-        let rendered = render_response(
-            &route.method.output(),
-            route.response_body.as_ref(),
-            message,
-            &plan.serialize,
-            plan.json.use_proto_names,
-        )
-        .map_err(|err| GatewayError::internal(err.to_string()))?;
+        let rendered = self.gateway.render(&self.context.route, message)?;
         let text = Utf8Bytes::try_from(rendered.body)
             .map_err(|_| GatewayError::internal("a rendered message is not UTF-8"))?;
         // A failed send means the client is gone; the loop ends on its next read.
