@@ -475,3 +475,25 @@ async fn http_rule_files_give_routes() {
     );
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn descriptor_set_files_serve_routes_without_protos() {
+    let backend = crate::support::DemoBackend::start().await;
+    let set = crate::support::TempFile::new("demo-set", "pb", "");
+    std::fs::write(&set.path, h2gate::demo::DESCRIPTOR_SET).expect("write descriptor set");
+    let text = format!(
+        concat!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[demo]\nembedded = false\n\n",
+            "[descriptors]\ndescriptor_sets = [{set:?}]\n\n",
+            "[[upstreams]]\nname = \"from-set\"\nendpoints = [\"http://{addr}\"]\nservices = [\"*\"]\n"
+        ),
+        set = set.path.display().to_string(),
+        addr = backend.addr
+    );
+    let gateway = TestGateway::from_text(text).await;
+    let client = gateway.client().await;
+    let user = client.get_ok("/v1/users/42").await;
+    assert_eq!(user["name"], "Ada Lovelace");
+    gateway.shutdown().await;
+    backend.stop().await;
+}
