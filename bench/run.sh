@@ -20,8 +20,27 @@
 #        h2_get_rate   h2load -c16 -m1 --rps LAT_RPS  GET at a fixed rate (16 x 250 = 4000 req/s by
 #        grpc_direct_rate                 default), gateway and direct: latency well below
 #                                         saturation (closed-loop -m1 still saturates 2 cores)
-#        stream        TODO stub: server streaming /v1/users:stream, skipped while that route
-#                      is absent from `h2gate routes`
+#      Server streaming (skipped when `h2gate routes` lacks /v1/users:stream or the download
+#      route): each stream load runs STREAMS_TOTAL streams, STREAM_CONC at a time (h2load
+#      -c STREAM_CONC -m1 -n STREAMS_TOTAL: one stream per connection, read as fast as h2load
+#      can, windows 2^30-1), the same streams gateway side and direct side:
+#        h2_stream_users    GET /v1/users:stream?count=STREAM_COUNT   NDJSON, ~215-byte lines
+#        h2_stream_media    GET /v1/media/clip:download?sizeBytes=STREAM_BYTES
+#                           NDJSON, one 64 KiB chunk per line, data in base64
+#        grpc_stream_users  POST /demo.v1.UserService/StreamUsers {count} straight to the backend
+#        grpc_stream_media  POST /demo.v1.MediaService/Download {name:"clip", size_bytes} (h2c)
+#      STREAMS_TOTAL is calibrated once per load before the repetitions (one warm-up round of
+#      STREAM_CONC streams, one timed round) so that a run lasts about DURATION seconds; every
+#      repetition then runs the same number of streams. Before that, one stream of each kind is
+#      read whole with curl and checked (gateway: every line a {"result"}, the right count, no
+#      {"error"}, the base64 decoding to exactly STREAM_BYTES; direct: grpc-status 0); its size
+#      is the expected size: a run whose DATA bytes differ from streams x that size (a stream
+#      cut short or ended by an error line) counts as errors.
+#      Figures: messages/s (messages / h2load wall time), MB/s of DATA payload delivered to the
+#      client (NDJSON for the gateway, gRPC frames for direct; MB = 10^6 bytes), for the media
+#      loads also the decoded payload rate (STREAM_BYTES x streams / time), gateway and backend
+#      CPU per streamed message (µs), gateway VmHWM; per repetition the ratios gateway/direct
+#      (users: messages/s; media: decoded MB/s).
 #      For each load it prints requests/s, p50/p99 latency, the gateway's CPU time per
 #      request (utime+stime delta of /proc/<pid>/stat / completed requests, µs), the backend's
 #      CPU per request, the gateway's peak RSS (VmHWM), errors, and how the cores were shared
@@ -43,12 +62,16 @@
 #   bash bench/run.sh                          # REPS=3 DURATION=8
 #   REPS=1 DURATION=5 bash bench/run.sh        # quick
 #   SOAK_SECS=120 bash bench/run.sh            # soak: RSS every 10 s
+#   ONLY=stream REPS=1 DURATION=5 bash bench/run.sh   # the streaming loads alone
 #
 # Environment
 #   REPS (3)  DURATION (8, seconds per load)  SOAK_SECS (0 = off)  BUILD (1)
 #   LAT_RPS (250: requests/s per client for the *_rate loads; 0 skips them)
 #   KEEP_TMP (0; 1 keeps the temp dir with the config, logs and h2load/wrk outputs)
 #   RESULTS_TSV (unset; a path to copy the raw figures to: rep, load, figure, value, unit)
+#   ONLY (unset; "stream" runs only the four streaming loads, skipping the unary ones)
+#   STREAM_CONC (4: concurrent streams)  STREAM_COUNT (100000: users per users stream)
+#   STREAM_BYTES (67108864 = 64 MiB per download stream, 1024 chunks of 64 KiB)
 #   RUST_LOG is passed through to both processes (h2gate's default is `info`).
 set -euo pipefail
 
@@ -58,6 +81,11 @@ SOAK_SECS=${SOAK_SECS:-0}
 LAT_RPS=${LAT_RPS:-250}
 BUILD=${BUILD:-1}
 KEEP_TMP=${KEEP_TMP:-0}
+ONLY=${ONLY:-}
+STREAM_CONC=${STREAM_CONC:-4}
+STREAM_COUNT=${STREAM_COUNT:-100000}
+STREAM_BYTES=${STREAM_BYTES:-67108864}
+STREAM_CHUNK=65536 # the demo Download's default chunk_bytes
 CLIENTS=16
 STREAMS=10
 HOST=127.0.0.1
@@ -68,6 +96,12 @@ BIN=$TARGET_DIR/release/h2gate
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+[[ -z $ONLY || $ONLY == stream ]] || die "ONLY must be unset or \"stream\", got \"$ONLY\""
+for v in STREAM_CONC STREAM_COUNT STREAM_BYTES; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got \"${!v}\""
+done
+((STREAM_COUNT <= 1000000)) || die "STREAM_COUNT is at most 1000000 (the demo's limit)"
 
 # ---------------------------------------------------------------- tools
 install_tools() {
@@ -295,6 +329,105 @@ run_wrk() { # load url
     report "$load" "$rps" "$p50" "$p99" "$total" $((${non2xx:-0} + ${sockerr:-0}))
 }
 
+# ---------------------------------------------------------------- streaming
+# Protobuf varint of $1, as printf escapes.
+varint() {
+    local v=$1 out=""
+    while ((v >= 128)); do
+        out+=$(printf '\\x%02x' $(((v & 127) | 128)))
+        v=$((v >> 7))
+    done
+    printf '%s\\x%02x' "$out" "$v"
+}
+
+# Writes a gRPC frame to $1: flag 0 (uncompressed), big-endian length, then the message given
+# as printf escapes in $2.
+grpc_frame() { # file message
+    local len
+    # shellcheck disable=SC2059
+    len=$(printf "$2" | wc -c)
+    # shellcheck disable=SC2059
+    printf "\\x00$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((len >> 24 & 255)) $((len >> 16 & 255)) \
+        $((len >> 8 & 255)) $((len & 255)))$2" >"$1"
+}
+
+# h2load over $2 streams, STREAM_CONC connections with one stream at a time each; output in $1.
+# Sets ST_SECS (h2load's wall time), ST_OK (2xx streams) and ST_DATA (DATA payload bytes).
+h2load_streams() { # out streams h2load-args...
+    local out=$1 streams=$2
+    shift 2
+    timeout $((DURATION * 10 + 60)) h2load -n "$streams" -c "$STREAM_CONC" -m 1 "$@" >"$out" 2>&1 || {
+        cat "$out" >&2
+        die "h2load failed or timed out: $*"
+    }
+    ST_SECS=$(awk '/^finished in/ { t = $3; sub(",", "", t)
+        if (t ~ /ms$/) t = t / 1e3; else if (t ~ /us$/) t = t / 1e6; else t = t + 0
+        printf "%.6f\n", t }' "$out")
+    ST_OK=$(awk '/^requests:/ { for (i = 2; i < NF; i++) if ($(i+1) ~ /^succeeded/) s = $i; print s + 0 }' "$out")
+    ST_DATA=$(sed -n 's/^traffic:.*(\([0-9]*\)) data.*/\1/p' "$out")
+    [[ -n $ST_SECS && -n $ST_DATA ]] || { cat "$out" >&2; die "cannot parse h2load output $out"; }
+}
+
+# Number of streams for a run of about DURATION s: a warm-up round of STREAM_CONC streams, then
+# a timed one; the result is a multiple of STREAM_CONC, at most 10000. Sets CAL_STREAMS.
+calibrate_streams() { # name h2load-args...
+    local name=$1 round
+    shift
+    for round in warmup timed; do
+        h2load_streams "$TMP/$name.calibrate-$round.out" "$STREAM_CONC" "$@"
+        ((ST_OK == STREAM_CONC)) || { cat "$TMP/$name.calibrate-$round.out" >&2; die "$name: calibration streams failed"; }
+    done
+    CAL_STREAMS=$(awk -v d="$DURATION" -v c="$STREAM_CONC" -v t="$ST_SECS" 'BEGIN {
+        k = (t > 0) ? int(d / t + 0.5) * c : c; if (k < c) k = c; if (k > 10000) k = int(10000 / c) * c
+        print k }')
+    log "$name: $STREAM_CONC streams in $ST_SECS s -> $CAL_STREAMS streams per run"
+}
+
+# One streaming load; prints and records its figures. payload = decoded bytes per stream (0: do
+# not report a payload rate); data = expected DATA bytes per stream (from the checked stream).
+run_stream() { # load side(gateway|direct) streams msgs-per-stream payload-per-stream data-per-stream h2load-args...
+    local load=$1 side=$2 streams=$3 per_msgs=$4 per_payload=$5 per_data=$6
+    shift 6
+    sample_begin
+    h2load_streams "$TMP/$load.$REP.out" "$streams" "$@"
+    sample_end
+    local errors=$((streams - ST_OK)) expect=$((ST_OK * per_data))
+    if ((ST_DATA != expect)); then
+        log "warning: $load: $ST_DATA DATA bytes, expected $expect ($ST_OK x $per_data): streams cut short or ended by an error"
+        errors=$((errors + 1))
+    fi
+    local msgs=$((ST_OK * per_msgs)) msg_s mb_s pl_s gw_cpu be_cpu hwm
+    read -r msg_s mb_s pl_s gw_cpu be_cpu < <(awk -v n="$msgs" -v t="$ST_SECS" -v d="$ST_DATA" \
+        -v p=$((ST_OK * per_payload)) -v g="$GW_TICKS" -v b="$BE_TICKS" -v hz="$CLK_TCK" 'BEGIN {
+            if (t <= 0 || n <= 0) { print "nan nan nan nan nan"; exit }
+            printf "%.0f %.1f %.1f %.2f %.2f\n", n / t, d / t / 1e6, p / t / 1e6, g * 1e6 / hz / n, b * 1e6 / hz / n }')
+    hwm=$(status_kib "$GW_PID" VmHWM)
+    record "$load" msg_per_s "$msg_s" msg/s
+    record "$load" MB_per_s "$mb_s" "MB/s (DATA)"
+    local payload_txt=""
+    if ((per_payload > 0)); then
+        record "$load" payload_MB_per_s "$pl_s" "MB/s (decoded)"
+        payload_txt=" (decoded $pl_s MB/s)"
+    fi
+    record "$load" backend_cpu_per_msg "$be_cpu" us
+    record "$load" errors "$errors" count
+    record "$load" other_cpu "$OTHER_PCT" "% of a core"
+    if [[ $side == gateway ]]; then
+        record "$load" gateway_cpu_per_msg "$gw_cpu" us
+        record "$load" gateway_peak_rss "$hwm" KiB
+    else
+        gw_cpu="-"
+    fi
+    printf '  %-17s %9s msg/s %7s MB/s%s  cpu/msg gw %5s us backend %5s us  gw VmHWM %s KiB  %s streams x %s msg in %s s  errors %s  cpu %s\n' \
+        "$load" "$msg_s" "$mb_s" "$payload_txt" "$gw_cpu" "$be_cpu" "$hwm" "$ST_OK" "$per_msgs" "${ST_SECS%????}" "$errors" "$CPU_LINE"
+    if ((errors != 0)); then
+        log "warning: $load had $errors failed or incomplete streams"
+    fi
+    if ((OTHER_PCT > 25)); then
+        log "warning: $load: other processes used ${OTHER_PCT}% of a core during the run; its figures are disturbed"
+    fi
+}
+
 # ---------------------------------------------------------------- setup
 install_tools
 CLK_TCK=$(getconf CLK_TCK)
@@ -318,12 +451,12 @@ listen = "$HOST:$GW_PORT"
 
 [descriptors]
 include = ["$ROOT/proto"]
-protos = ["demo/v1/user.proto", "demo/v1/greeter.proto"]
+protos = ["demo/v1/user.proto", "demo/v1/greeter.proto", "demo/v1/media.proto", "demo/v1/chat.proto"]
 
 [[upstreams]]
 name = "demo"
 endpoints = ["http://$HOST:$BE_PORT"]
-services = ["demo.v1.UserService", "demo.v1.Greeter"]
+services = ["demo.v1.UserService", "demo.v1.Greeter", "demo.v1.MediaService", "demo.v1.ChatService"]
 timeout_ms = 15000
 
 [[http_rules]]
@@ -425,68 +558,150 @@ fi
 
 # ---------------------------------------------------------------- suite
 ROUTES=$("$BIN" routes --config "$CONFIG")
-if grep -q ' /v1/users:stream ' <<<"$ROUTES"; then
+if grep -q ' /v1/users:stream ' <<<"$ROUTES" && grep -q ' /v1/media/{name}:download ' <<<"$ROUTES"; then
     HAVE_STREAM=1
 else
     HAVE_STREAM=0
+    log "no /v1/users:stream or /v1/media/{name}:download route: streaming loads skipped"
+fi
+if [[ $ONLY == stream ]] && ((!HAVE_STREAM)); then
+    die "ONLY=stream but the streaming routes are missing"
 fi
 
-log "$REPS repetition(s), $DURATION s per load, CLK_TCK=$CLK_TCK, $(nproc) cores"
+if ((HAVE_STREAM)); then
+    USERS_URL="$GW/v1/users:stream?count=$STREAM_COUNT"
+    MEDIA_URL="$GW/v1/media/clip:download?sizeBytes=$STREAM_BYTES"
+    MEDIA_CHUNKS=$(((STREAM_BYTES + STREAM_CHUNK - 1) / STREAM_CHUNK))
+    # StreamUsersRequest{count: 1 (varint)}; DownloadRequest{name: 1 "clip", size_bytes: 2 (varint)}.
+    FRAME_USERS=$TMP/stream-users.grpc
+    FRAME_MEDIA=$TMP/download.grpc
+    grpc_frame "$FRAME_USERS" "\\x08$(varint "$STREAM_COUNT")"
+    grpc_frame "$FRAME_MEDIA" "\\x0a\\x04clip\\x10$(varint "$STREAM_BYTES")"
+    GRPC_H=(-H 'content-type: application/grpc' -H 'te: trailers')
+    GRPC_USERS=(-d "$FRAME_USERS" "${GRPC_H[@]}" "$BE/demo.v1.UserService/StreamUsers")
+    GRPC_MEDIA=(-d "$FRAME_MEDIA" "${GRPC_H[@]}" "$BE/demo.v1.MediaService/Download")
+
+    # One stream of each kind read whole and checked; its size is what every stream must deliver.
+    check_ndjson() { # description url lines decoded-bytes(0: no data field) -> prints body bytes
+        local what=$1 url=$2 lines=$3 decoded=$4 body=$TMP/stream-check.body meta stats
+        meta=$(curl -sk --http2 -o "$body" -w '%{http_code} %{http_version} %{size_download} %{content_type}' "$url") ||
+            die "$what: curl failed"
+        # Lines, {"result"} lines, {"error"} lines, bytes decoded from the base64 "data" fields.
+        stats=$(LC_ALL=C awk '
+            { n++ } /^\{"result":/ { r++ } /^\{"error":/ { e++ }
+            { i = index($0, "\"data\":\"")
+              if (i) { d = substr($0, i + 8); L = index(d, "\"") - 1
+                       pad = (substr(d, L, 1) == "=") + (substr(d, L - 1, 1) == "=")
+                       dec += L / 4 * 3 - pad } }
+            END { printf "%d %d %d %.0f\n", n, r, e, dec }' "$body")
+        rm -f "$body"
+        local code ver size ctype n r e dec
+        read -r code ver size ctype <<<"$meta"
+        read -r n r e dec <<<"$stats"
+        [[ $code == 200 && $ver == 2 && $ctype == application/x-ndjson* && $n == "$lines" && $r == "$lines" && $e == 0 &&
+            ($decoded == 0 || $dec == "$decoded") ]] ||
+            die "$what: got '$meta', $n lines ($r results, $e errors, $dec bytes decoded), expected $lines lines, $decoded bytes"
+        log "ok: $what -> $n NDJSON lines, $size bytes$( ((decoded > 0)) && echo ", base64 decoding to $dec bytes")"
+        echo "$size"
+    }
+    check_grpc_stream() { # description url frame -> prints body bytes
+        local what=$1 url=$2 frame=$3 size
+        size=$(curl -s --http2-prior-knowledge -D "$grpc_hdr" -o /dev/null -w '%{size_download}' \
+            -H 'content-type: application/grpc' -H 'te: trailers' --data-binary @"$frame" "$url") ||
+            die "$what: curl failed"
+        grep -qi '^grpc-status: *0' "$grpc_hdr" ||
+            die "$what: $(tr -d '\r' <"$grpc_hdr" | tr '\n' ' ')"
+        log "ok: $what -> grpc-status 0, $size bytes"
+        echo "$size"
+    }
+    GW_USERS_BYTES=$(check_ndjson "GET /v1/users:stream?count=$STREAM_COUNT" "$USERS_URL" "$STREAM_COUNT" 0)
+    GW_MEDIA_BYTES=$(check_ndjson "GET /v1/media/clip:download?sizeBytes=$STREAM_BYTES" "$MEDIA_URL" \
+        "$MEDIA_CHUNKS" "$STREAM_BYTES")
+    DIRECT_USERS_BYTES=$(check_grpc_stream "direct gRPC StreamUsers{count: $STREAM_COUNT}" \
+        "$BE/demo.v1.UserService/StreamUsers" "$FRAME_USERS")
+    DIRECT_MEDIA_BYTES=$(check_grpc_stream "direct gRPC Download{clip, $STREAM_BYTES}" \
+        "$BE/demo.v1.MediaService/Download" "$FRAME_MEDIA")
+    ((DIRECT_MEDIA_BYTES > STREAM_BYTES)) || die "direct Download delivered $DIRECT_MEDIA_BYTES bytes, less than $STREAM_BYTES"
+
+    # Same number of streams in every repetition, sized for about DURATION s each.
+    calibrate_streams h2_stream_users "$USERS_URL"
+    N_GW_USERS=$CAL_STREAMS
+    calibrate_streams h2_stream_media "$MEDIA_URL"
+    N_GW_MEDIA=$CAL_STREAMS
+    calibrate_streams grpc_stream_users "${GRPC_USERS[@]}"
+    N_DIRECT_USERS=$CAL_STREAMS
+    calibrate_streams grpc_stream_media "${GRPC_MEDIA[@]}"
+    N_DIRECT_MEDIA=$CAL_STREAMS
+fi
+
+log "$REPS repetition(s), $DURATION s per load, CLK_TCK=$CLK_TCK, $(nproc) cores${ONLY:+, only $ONLY loads}"
 for ((REP = 1; REP <= REPS; REP++)); do
     echo "repetition $REP/$REPS"
-    run_h2load h2_get "${H2_GET[@]}"
-    run_h2load h2_post_100B "${H2_POST_100[@]}"
-    run_h2load h2_post_1KiB "${H2_POST_1K[@]}"
-    run_wrk h1_get "$GW/v1/users/42"
-    run_h2load h2_get_lat "${H2_GET_LAT[@]}"
-    run_h2load grpc_direct -c "$CLIENTS" -m "$STREAMS" "${GRPC[@]}"
-    run_h2load grpc_direct_lat -c "$CLIENTS" -m 1 "${GRPC[@]}"
-    if ((LAT_RPS > 0)); then
-        run_h2load h2_get_rate -c "$CLIENTS" -m 1 --rps "$LAT_RPS" "$GW/v1/users/42"
-        run_h2load grpc_direct_rate -c "$CLIENTS" -m 1 --rps "$LAT_RPS" "${GRPC[@]}"
+    if [[ $ONLY != stream ]]; then
+        run_h2load h2_get "${H2_GET[@]}"
+        run_h2load h2_post_100B "${H2_POST_100[@]}"
+        run_h2load h2_post_1KiB "${H2_POST_1K[@]}"
+        run_wrk h1_get "$GW/v1/users/42"
+        run_h2load h2_get_lat "${H2_GET_LAT[@]}"
+        run_h2load grpc_direct -c "$CLIENTS" -m "$STREAMS" "${GRPC[@]}"
+        run_h2load grpc_direct_lat -c "$CLIENTS" -m 1 "${GRPC[@]}"
+        if ((LAT_RPS > 0)); then
+            run_h2load h2_get_rate -c "$CLIENTS" -m 1 --rps "$LAT_RPS" "$GW/v1/users/42"
+            run_h2load grpc_direct_rate -c "$CLIENTS" -m 1 --rps "$LAT_RPS" "${GRPC[@]}"
+        fi
     fi
 
-    # TODO(streaming): server-streaming throughput over /v1/users:stream (route being added).
-    # Once it exists: decide the request (method, query) and the figure (messages/s, bytes/s,
-    # time to first message), then replace this stub with a bounded run, e.g.
-    #   run_h2load h2_stream -c 4 -m 1 "$GW/v1/users:stream"
     if ((HAVE_STREAM)); then
-        echo "  stream           TODO: /v1/users:stream is routed but its load is not written yet (skipped)"
+        run_stream h2_stream_users gateway "$N_GW_USERS" "$STREAM_COUNT" 0 "$GW_USERS_BYTES" "$USERS_URL"
+        run_stream h2_stream_media gateway "$N_GW_MEDIA" "$MEDIA_CHUNKS" "$STREAM_BYTES" "$GW_MEDIA_BYTES" "$MEDIA_URL"
+        run_stream grpc_stream_users direct "$N_DIRECT_USERS" "$STREAM_COUNT" 0 "$DIRECT_USERS_BYTES" "${GRPC_USERS[@]}"
+        run_stream grpc_stream_media direct "$N_DIRECT_MEDIA" "$MEDIA_CHUNKS" "$STREAM_BYTES" "$DIRECT_MEDIA_BYTES" \
+            "${GRPC_MEDIA[@]}"
     else
-        echo "  stream           skipped: no /v1/users:stream route yet"
+        echo "  stream            skipped: no /v1/users:stream or /v1/media/{name}:download route"
     fi
 
-    ratio=$(awk -v a="$(get_value h2_get rps)" -v b="$(get_value grpc_direct rps)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
-    record ratio gateway_over_direct_rps "$ratio" x
-    add50=$(awk -v a="$(get_value h2_get_lat p50)" -v b="$(get_value grpc_direct_lat p50)" 'BEGIN { printf "%.0f", a - b }')
-    add99=$(awk -v a="$(get_value h2_get_lat p99)" -v b="$(get_value grpc_direct_lat p99)" 'BEGIN { printf "%.0f", a - b }')
-    record added_latency p50 "$add50" us
-    record added_latency p99 "$add99" us
-    echo "  gateway/direct-gRPC throughput (h2_get / grpc_direct): $ratio"
-    echo "  added latency at -c16 -m1 (h2_get_lat - grpc_direct_lat): p50 $add50 us, p99 $add99 us"
-    if ((LAT_RPS > 0)); then
-        add50=$(awk -v a="$(get_value h2_get_rate p50)" -v b="$(get_value grpc_direct_rate p50)" 'BEGIN { printf "%.0f", a - b }')
-        add99=$(awk -v a="$(get_value h2_get_rate p99)" -v b="$(get_value grpc_direct_rate p99)" 'BEGIN { printf "%.0f", a - b }')
-        record added_latency_rate p50 "$add50" us
-        record added_latency_rate p99 "$add99" us
-        echo "  added latency at $((LAT_RPS * CLIENTS)) req/s (h2_get_rate - grpc_direct_rate): p50 $add50 us, p99 $add99 us"
+    if [[ $ONLY != stream ]]; then
+        ratio=$(awk -v a="$(get_value h2_get rps)" -v b="$(get_value grpc_direct rps)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+        record ratio gateway_over_direct_rps "$ratio" x
+        add50=$(awk -v a="$(get_value h2_get_lat p50)" -v b="$(get_value grpc_direct_lat p50)" 'BEGIN { printf "%.0f", a - b }')
+        add99=$(awk -v a="$(get_value h2_get_lat p99)" -v b="$(get_value grpc_direct_lat p99)" 'BEGIN { printf "%.0f", a - b }')
+        record added_latency p50 "$add50" us
+        record added_latency p99 "$add99" us
+        echo "  gateway/direct-gRPC throughput (h2_get / grpc_direct): $ratio"
+        echo "  added latency at -c16 -m1 (h2_get_lat - grpc_direct_lat): p50 $add50 us, p99 $add99 us"
+        if ((LAT_RPS > 0)); then
+            add50=$(awk -v a="$(get_value h2_get_rate p50)" -v b="$(get_value grpc_direct_rate p50)" 'BEGIN { printf "%.0f", a - b }')
+            add99=$(awk -v a="$(get_value h2_get_rate p99)" -v b="$(get_value grpc_direct_rate p99)" 'BEGIN { printf "%.0f", a - b }')
+            record added_latency_rate p50 "$add50" us
+            record added_latency_rate p99 "$add99" us
+            echo "  added latency at $((LAT_RPS * CLIENTS)) req/s (h2_get_rate - grpc_direct_rate): p50 $add50 us, p99 $add99 us"
+        fi
+    fi
+    if ((HAVE_STREAM)); then
+        su=$(awk -v a="$(get_value h2_stream_users msg_per_s)" -v b="$(get_value grpc_stream_users msg_per_s)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+        sm=$(awk -v a="$(get_value h2_stream_media payload_MB_per_s)" -v b="$(get_value grpc_stream_media payload_MB_per_s)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+        record stream_ratio users_msg_per_s "$su" x
+        record stream_ratio media_decoded_MB_per_s "$sm" x
+        echo "  streaming gateway/direct-gRPC: users messages/s $su, media decoded MB/s $sm (STREAM_CONC=$STREAM_CONC)"
     fi
 done
-
 echo
 echo "summary over $REPS repetition(s) (min / median / max), $DURATION s per load, $(nproc) cores"
 awk -F'\t' '
+    # 6 significant digits, but whole numbers up to 12 digits in full (msg/s of the direct streams).
+    function fmt(x) { return (x == int(x) && x < 1e12) ? sprintf("%.0f", x) : sprintf("%.6g", x) }
     { key = $2 "\t" $3; if (!(key in n)) { order[++k] = key; unit[key] = $5 }
       v[key, ++n[key]] = $4 }
     END {
-        printf "%-16s %-22s %12s %12s %12s  %s\n", "load", "figure", "min", "median", "max", "unit"
+        printf "%-18s %-22s %12s %12s %12s  %s\n", "load", "figure", "min", "median", "max", "unit"
         for (i = 1; i <= k; i++) {
             key = order[i]; m = n[key]
             for (a = 1; a <= m; a++) s[a] = v[key, a] + 0
             for (a = 2; a <= m; a++) { x = s[a]; for (b = a - 1; b >= 1 && s[b] > x; b--) s[b + 1] = s[b]; s[b + 1] = x }
             med = (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
             split(key, p, "\t")
-            printf "%-16s %-22s %12.6g %12.6g %12.6g  %s\n", p[1], p[2], s[1], med, s[m], unit[key]
+            printf "%-18s %-22s %12s %12s %12s  %s\n", p[1], p[2], fmt(s[1]), fmt(med), fmt(s[m]), unit[key]
         }
     }' "$RESULTS"
 if [[ -n ${RESULTS_TSV:-} ]]; then
