@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, StreamExt};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
@@ -49,8 +50,18 @@ struct Source {
     framing: Framing,
     idle: Duration,
     pump: Option<Pump>,
+    /// How the stream ended, found while coalescing; reported with the next frame.
+    deferred: Option<Deferred>,
     finished: bool,
 }
+
+enum Deferred {
+    Failed(GatewayError),
+    Ended,
+}
+
+/// Coalesced messages stop growing a chunk at this size (one HTTP/2 DATA frame's default).
+const COALESCE_BYTES: usize = 16 * 1024;
 
 /// Waits for the first event, so a stream that fails before its first message is answered
 /// with an ordinary ErrorResponse and HTTP status, then streams the rest.
@@ -70,6 +81,7 @@ pub(super) async fn stream_response(
         framing,
         idle,
         pump,
+        deferred: None,
         finished: false,
     };
     let first = source.next().await?;
@@ -129,10 +141,18 @@ impl Source {
         if self.finished {
             return None;
         }
-        match self.next().await {
+        let event = match self.deferred.take() {
+            Some(Deferred::Failed(error)) => return Some(self.fail(error)),
+            Some(Deferred::Ended) => match self.messages.trailers().await {
+                Ok(trailers) => Ok(Event::End(trailers.unwrap_or_default())),
+                Err(status) => Ok(Event::Failed(status)),
+            },
+            None => self.next().await,
+        };
+        match event {
             Err(error) => Some(self.fail(error)),
             Ok(Event::Message(bytes)) => match self.render(&bytes) {
-                Ok(rendered) => Some(Frame::data(self.frame(rendered))),
+                Ok(rendered) => Some(Frame::data(self.coalesce(self.frame(rendered)))),
                 Err(error) => Some(self.fail(error)),
             },
             Ok(Event::End(trailers)) => {
@@ -146,6 +166,34 @@ impl Source {
                 Some(self.fail(error))
             }
         }
+    }
+
+    /// Appends the messages the backend has already delivered to `first`, up to a frame's
+    /// worth: one HTTP/2 DATA frame (and one write) per small message costs more than the
+    /// message itself. Never waits; whatever ends the stream is kept for the next frame.
+    fn coalesce(&mut self, first: Bytes) -> Bytes {
+        let mut out: Option<BytesMut> = None;
+        while out.as_ref().map_or(first.len(), BytesMut::len) < COALESCE_BYTES {
+            let next = match self.messages.next().now_or_never() {
+                None => break,
+                Some(Some(Ok(message))) => self.render(&message).map(|r| self.frame(r)),
+                Some(Some(Err(status))) => Err(self.gateway.status_error(&status)),
+                Some(None) => {
+                    self.deferred = Some(Deferred::Ended);
+                    break;
+                }
+            };
+            match next {
+                Ok(framed) => out
+                    .get_or_insert_with(|| BytesMut::from(first.as_ref()))
+                    .extend_from_slice(&framed),
+                Err(error) => {
+                    self.deferred = Some(Deferred::Failed(error));
+                    break;
+                }
+            }
+        }
+        out.map_or(first, BytesMut::freeze)
     }
 
     fn fail(&mut self, error: GatewayError) -> Frame<Bytes> {
