@@ -686,20 +686,12 @@ impl Drop for TempFile {
     }
 }
 
-/// Parses a gRPC timeout value (`100m`, `4999873u`, ...) as the backend saw it.
+/// Parses a gRPC timeout value (`100m`, `4999873u`, ...) as the backend saw it, with the
+/// gateway's own parser.
 pub fn parse_grpc_timeout(text: &str) -> Option<Duration> {
-    let split = text.len().checked_sub(1)?;
-    let (digits, unit) = text.split_at(split);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount * 3600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
+    let mut headers = HeaderMap::new();
+    headers.insert("grpc-timeout", HeaderValue::try_from(text).ok()?);
+    h2gate::upstream::metadata::grpc_timeout(&headers).ok().flatten()
 }
 
 // ---------------------------------------------------------------------------------------------
