@@ -9,13 +9,17 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http::header::{CONTENT_TYPE, TE};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, StatusCode, Uri};
 use http_body::Frame;
-use http_body_util::StreamBody;
+use http_body_util::{BodyExt, StreamBody};
 use tonic::codec::Streaming;
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
@@ -116,7 +120,8 @@ where
     headers.insert(TE, HeaderValue::from_static("trailers"));
 
     let response = channel.oneshot(request).await.map_err(transport_status)?;
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    drop_malformed_details(&mut parts.headers);
     if let Some(status) = Status::from_header_map(&parts.headers) {
         // Trailers-only response: the status came with the headers.
         if status.code() != Code::Ok {
@@ -142,6 +147,13 @@ where
             ),
         ));
     }
+    let body = body.map_frame(|frame| match frame.into_trailers() {
+        Ok(mut trailers) => {
+            drop_malformed_details(&mut trailers);
+            Frame::trailers(trailers)
+        }
+        Err(frame) => frame,
+    });
     let messages = Streaming::new_response(
         BytesCodec,
         body,
@@ -167,6 +179,26 @@ fn transport_status(err: tonic::transport::Error) -> Status {
     }
     Status::unavailable(format!("the backend is unreachable: {err}"))
 }
+
+/// tonic panics on a `grpc-status-details-bin` that is not base64. A backend must not be able
+/// to crash a request (or, mid-stream, a client's connection), so such a value is dropped; the
+/// status code and message still arrive.
+fn drop_malformed_details(headers: &mut http::HeaderMap) {
+    let malformed = headers
+        .get(STATUS_DETAILS)
+        .is_some_and(|value| DETAILS_BASE64.decode(value.as_bytes()).is_err());
+    if malformed {
+        headers.remove(STATUS_DETAILS);
+    }
+}
+
+const STATUS_DETAILS: &str = "grpc-status-details-bin";
+
+/// The alphabet and padding rules tonic decodes `-bin` values with.
+const DETAILS_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// The gRPC length-prefixed message framing (uncompressed).
 fn grpc_frame(message: &[u8]) -> Bytes {

@@ -307,6 +307,12 @@ fn misbehave(headers: &http::HeaderMap) -> crate::support::FakeAnswer {
         return plain(status);
     }
     match scenario {
+        // Not base64: tonic itself would panic decoding this.
+        "bad-details" => grpc(&[
+            ("grpc-status", "3".to_owned()),
+            ("grpc-message", "bad".to_owned()),
+            ("grpc-status-details-bin", "%%% not base64 %%%".to_owned()),
+        ]),
         "code-99" => grpc(&[
             ("grpc-status", "99".to_owned()),
             ("grpc-message", "weird".to_owned()),
@@ -450,4 +456,19 @@ async fn status_details_are_decoded_or_kept_as_base64() {
         "{body}"
     );
     gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_status_details_keep_code_and_message() {
+    let (gateway, _fake) = gateway_with_fake_greeter().await;
+    let client = gateway.client().await;
+    let reply = client
+        .say_hello(
+            &[("grpc-metadata-scenario", "bad-details")],
+            &serde_json::json!({"name": "x"}),
+        )
+        .await;
+    let body = crate::support::assert_error(&reply, 400, "INVALID_ARGUMENT", 10001);
+    assert_eq!(body["message"], "bad");
+    client.assert_still_usable().await;
 }
