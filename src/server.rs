@@ -32,6 +32,9 @@ pub enum StartError {
     },
 }
 
+/// How long the embedded demo gets to finish open streams once the gateway has drained.
+const DEMO_STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// A gateway serving in the background of the current runtime.
 pub struct RunningGateway {
     pub local_addr: SocketAddr,
@@ -119,9 +122,15 @@ impl RunningGateway {
         }
         let _ = (&mut self.server).await;
         self.prober.abort();
-        if let Some(demo) = self.demo.take() {
+        if let Some(mut demo) = self.demo.take() {
             let _ = demo.stop.send(());
-            let _ = demo.task.await;
+            // The demo's graceful stop waits for open streams, which a client may hold forever.
+            if tokio::time::timeout(DEMO_STOP_GRACE, &mut demo.task)
+                .await
+                .is_err()
+            {
+                demo.task.abort();
+            }
         }
     }
 }

@@ -410,3 +410,20 @@ async fn a_slow_reader_keeps_the_stream_bounded() {
     );
     drop(reader);
 }
+
+#[tokio::test]
+async fn shutdown_is_not_held_up_by_an_open_stream() {
+    let gateway = TestGateway::start_with(super::support::Setup {
+        server: "shutdown_grace_secs = 1",
+        ..Default::default()
+    })
+    .await;
+    let client = StreamingClient::connect(gateway.addr).await;
+    let response = client
+        .get("/v1/users:stream?count=2&intervalMs=60000", &[])
+        .await;
+    let mut reader = BodyReader::new(response);
+    reader.json_line().await.expect("first message");
+    // `shutdown` itself fails the test if it takes longer than its own bound.
+    gateway.shutdown().await;
+}
