@@ -130,9 +130,9 @@ impl Bridge {
                         }
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    // The client vanished: returning drops the call, which cancels it.
                     // Closed after its Close frame: let the half-closed call finish upstream.
                     Some(Err(_)) | None if client_closing => client_open = false,
+                    // The client vanished: returning drops the call, which cancels it.
                     Some(Err(_)) | None => return,
                 },
                 reply = next_message(&mut upstream) => match reply {
