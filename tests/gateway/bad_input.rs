@@ -76,10 +76,7 @@ async fn unknown_enum_name_is_400() {
         .await;
     let error = assert_error(&reply, 400, "INVALID_ARGUMENT", 10001);
     assert!(
-        error["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("ROLE_KING"),
+        message_of(&error).contains("role_king"),
         "names the bad value: {error}"
     );
     client.assert_still_usable().await;
@@ -103,10 +100,7 @@ async fn unknown_json_field_is_400() {
         .await;
     let error = assert_error(&reply, 400, "INVALID_ARGUMENT", 10001);
     assert!(
-        error["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("nickname"),
+        message_of(&error).contains("nickname"),
         "names the field: {error}"
     );
     client.assert_still_usable().await;

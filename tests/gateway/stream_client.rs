@@ -206,6 +206,12 @@ impl BodyReader {
         )
     }
 
+    /// A whole (non-streamed) response body as JSON.
+    pub async fn json(response: Response<Incoming>) -> Value {
+        let text = BodyReader::new(response).rest().await.join("");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"))
+    }
+
     /// Every remaining line.
     pub async fn rest(&mut self) -> Vec<String> {
         let mut lines = Vec::new();

@@ -134,8 +134,7 @@ async fn client_stream_from_ndjson_and_from_a_json_array() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body = BodyReader::new(response).rest().await.join("");
-    let reply: Value = serde_json::from_str(&body).expect("JSON");
+    let reply = BodyReader::json(response).await;
     assert_eq!(reply["imported"], 3, "{reply}");
     assert_eq!(reply["userIds"], json!(["nd-1", "nd-2", "nd-3"]));
 
@@ -143,8 +142,7 @@ async fn client_stream_from_ndjson_and_from_a_json_array() {
     let response = client
         .send(Method::POST, "/v1/users:import", &[], Feed::complete(array))
         .await;
-    let body = BodyReader::new(response).rest().await.join("");
-    let reply: Value = serde_json::from_str(&body).expect("JSON");
+    let reply = BodyReader::json(response).await;
     assert_eq!(reply["imported"], 2, "{reply}");
 
     let fetched = client.get("/v1/users/arr-2", &[]).await;
@@ -169,8 +167,7 @@ async fn malformed_line_answers_400_with_its_line_number() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let text = BodyReader::new(response).rest().await.join("");
-    let error: Value = serde_json::from_str(&text).expect("ErrorResponse");
+    let error = BodyReader::json(response).await;
     assert!(
         error["message"]
             .as_str()
