@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::upstream::Upstreams;
+use crate::upstream::HealthTable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -27,11 +27,11 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Readiness {
     phase: AtomicU8,
-    upstreams: Upstreams,
+    upstreams: HealthTable,
 }
 
 impl Readiness {
-    pub fn new(upstreams: Upstreams) -> Arc<Self> {
+    pub fn new(upstreams: HealthTable) -> Arc<Self> {
         Arc::new(Self {
             phase: AtomicU8::new(Phase::Starting as u8),
             upstreams,

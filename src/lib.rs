@@ -18,6 +18,7 @@ pub mod errors;
 pub mod gateway;
 pub mod health;
 pub mod listener;
+pub mod net;
 pub mod routing;
 pub mod server;
 pub mod streaming;

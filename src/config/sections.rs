@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Seconds in-flight requests get to finish after SIGTERM/ctrl-c before connections close.
     pub shutdown_grace_secs: u64,
+    /// Serving threads, each with its own event loop and upstream connections; 0 = one per
+    /// CPU core.
+    pub workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             plaintext: false,
             max_body_bytes: 4 * 1024 * 1024,
             shutdown_grace_secs: 10,
+            workers: 0,
         }
     }
 }

@@ -15,16 +15,16 @@ pub use plan::Plan;
 
 use crate::upstream::Upstreams;
 
-/// Shared, immutable state of a serving gateway.
+/// The state one worker serves with: the shared plan and that worker's own channels.
 pub struct Gateway {
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     pub upstreams: Upstreams,
     /// Whether the listener terminates TLS (for `x-forwarded-proto`).
     pub tls: bool,
 }
 
 impl Gateway {
-    pub fn new(plan: Plan, upstreams: Upstreams, tls: bool) -> Arc<Self> {
+    pub fn new(plan: Arc<Plan>, upstreams: Upstreams, tls: bool) -> Arc<Self> {
         Arc::new(Self {
             plan,
             upstreams,

@@ -14,8 +14,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::net::CoalescingStream;
+
 /// A client that connects but never finishes its handshake or headers is dropped after this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Socket = CoalescingStream<TcpStream>;
 
 /// Per-connection protocol limits.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +59,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = CoalescingStream::new(stream);
         let watcher = graceful.watcher();
         let (builder, tls, app) = (Arc::clone(&builder), tls.clone(), app.clone());
         tokio::spawn(async move {
@@ -91,8 +96,8 @@ pub async fn serve(
 
 async fn handshake(
     acceptor: &TlsAcceptor,
-    stream: TcpStream,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    stream: Socket,
+) -> Option<tokio_rustls::server::TlsStream<Socket>> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => Some(tls_stream),
         Ok(Err(err)) => {

@@ -1,4 +1,4 @@
-//! The upstream side: long-lived HTTP/2 channels to the backends, the gRPC call itself, and
+//! The upstream side: long-lived HTTP/2 channels to the backends (one set per worker), the gRPC call itself, and
 //! the translation of HTTP headers to gRPC metadata and back.
 
 mod call;
@@ -10,6 +10,8 @@ mod request_feed;
 
 pub use call::{OpenStream, UnaryReply, call_unary, open_stream};
 pub use codec::BytesCodec;
-pub use pool::{Reachability, Upstream, UpstreamError, Upstreams};
+pub use pool::{
+    HealthTable, Reachability, Upstream, UpstreamError, UpstreamHealth, Upstreams, health_table,
+};
 pub use probe::spawn_prober;
 pub use request_feed::{CallEnded, RequestSender, RequestStream, request_feed};

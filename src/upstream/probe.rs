@@ -6,18 +6,18 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use super::Upstreams;
+use super::HealthTable;
 
 const INTERVAL: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Probes every endpoint now and then every few seconds, until the handle is aborted.
-pub fn spawn_prober(upstreams: Upstreams) -> JoinHandle<()> {
+pub fn spawn_prober(health: HealthTable) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(INTERVAL);
         loop {
             ticker.tick().await;
-            for upstream in upstreams.iter() {
+            for upstream in health.iter() {
                 for endpoint in &upstream.endpoints {
                     let connect = TcpStream::connect(endpoint.authority.as_str());
                     let reachable = matches!(

@@ -2,7 +2,7 @@
 
 use http::{StatusCode, Version};
 
-use crate::support::{Client, TestGateway};
+use crate::support::{Client, Setup, TestGateway};
 
 #[tokio::test]
 async fn alpn_picks_h2_for_an_h2_capable_client() {
@@ -184,5 +184,30 @@ async fn generated_certificate_covers_localhost() {
         der.windows(b"localhost".len()).any(|w| w == b"localhost"),
         "self-signed development certificate names localhost"
     );
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_are_served_by_every_worker_and_drained_on_shutdown() {
+    let gateway = TestGateway::start_with(Setup {
+        server: "workers = 3",
+        separate_backend: true,
+        ..Setup::default()
+    })
+    .await;
+    // More connections than workers, each with concurrent requests: whichever worker accepted
+    // a connection answers all of it, over its own upstream channel.
+    let clients = futures_util::future::join_all((0..9).map(|_| gateway.client())).await;
+    let calls = clients.iter().enumerate().flat_map(|(c, client)| {
+        (0..5).map(move |i| async move {
+            let name = format!("c{c}r{i}");
+            let reply = client.get_ok(&format!("/v1/greeter/{name}")).await;
+            (name, reply)
+        })
+    });
+    for (name, reply) in futures_util::future::join_all(calls).await {
+        assert_eq!(reply["message"], format!("Hello, {name}!"));
+    }
+    drop(clients);
     gateway.shutdown().await;
 }

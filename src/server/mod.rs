@@ -1,5 +1,5 @@
-//! Starting and stopping a whole gateway: embedded demo, plan, upstream channels, TLS,
-//! listener, readiness. `h2gate serve` and the integration tests both go through `start`.
+//! Starting and stopping a whole gateway: embedded demo, plan, TLS, listener, worker threads
+//! (each with its own upstream channels), readiness. `h2gate serve` and the integration tests both go through `start`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +11,14 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
-use crate::gateway::{Gateway, Plan};
+use crate::demo;
+use crate::gateway::Plan;
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits};
-use crate::upstream::{self, Upstreams};
-use crate::{app, demo};
+use crate::upstream;
+use workers::{WorkerSpec, Workers};
+
+mod workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -25,6 +28,8 @@ pub enum StartError {
     Upstream(#[from] upstream::UpstreamError),
     #[error(transparent)]
     Tls(#[from] listener::TlsError),
+    #[error("cannot start a worker thread: {0}")]
+    Worker(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -35,15 +40,15 @@ pub enum StartError {
 /// How long the embedded demo gets to finish open streams once the gateway has drained.
 const DEMO_STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// A gateway serving in the background of the current runtime.
+/// A gateway serving on its worker threads; the prober and embedded demo run on the runtime
+/// that started it.
 pub struct RunningGateway {
     pub local_addr: SocketAddr,
     /// Whether the listener speaks TLS.
     pub tls: bool,
     pub cert_source: Option<CertSource>,
     pub readiness: Arc<Readiness>,
-    stop: Option<oneshot::Sender<()>>,
-    server: JoinHandle<()>,
+    workers: Workers,
     prober: JoinHandle<()>,
     demo: Option<EmbeddedDemo>,
 }
@@ -62,7 +67,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     };
     let demo_endpoint = demo.as_ref().map(|(_, endpoint)| endpoint.as_str());
     let plan = Plan::build(config, demo_endpoint).map_err(StartError::Invalid)?;
-    let upstreams = Upstreams::connect(&plan.upstreams)?;
+    let health = upstream::health_table(&plan.upstreams)?;
 
     let (acceptor, cert_source) = if config.server.plaintext {
         (None, None)
@@ -76,51 +81,51 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         (Some(TlsAcceptor::from(tls)), Some(source))
     };
     let addr = config.server.listen;
-    let tcp = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let local_addr = tcp
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let bind_error = |source| StartError::Bind { addr, source };
+    let tcp = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local_addr = tcp.local_addr().map_err(bind_error)?;
+    let tcp = tcp.into_std().map_err(bind_error)?;
 
-    let readiness = Readiness::new(upstreams.clone());
-    let prober = upstream::spawn_prober(upstreams.clone());
+    let readiness = Readiness::new(Arc::clone(&health));
     let tls = acceptor.is_some();
-    let gateway = Gateway::new(plan, upstreams, tls);
-    let router = app::router(gateway, Arc::clone(&readiness), config.demo.embedded);
-    let limits = ConnectionLimits {
-        max_header_bytes: config.limits.max_header_bytes,
-        max_concurrent_streams: config.limits.max_concurrent_streams,
+    let spec = WorkerSpec {
+        plan: Arc::new(plan),
+        acceptor,
+        readiness: Arc::clone(&readiness),
+        demo_page: config.demo.embedded,
+        limits: ConnectionLimits {
+            max_header_bytes: config.limits.max_header_bytes,
+            max_concurrent_streams: config.limits.max_concurrent_streams,
+        },
+        grace: Duration::from_secs(config.server.shutdown_grace_secs),
     };
-    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        listener::serve(tcp, acceptor, router, limits, shutdown, grace).await;
-    });
+    let workers = Workers::start(worker_count(config.server.workers), tcp, spec).await?;
+    let prober = upstream::spawn_prober(health);
     readiness.set(Phase::Serving);
     Ok(RunningGateway {
         local_addr,
         tls,
         cert_source,
         readiness,
-        stop: Some(stop),
-        server,
+        workers,
         prober,
         demo: demo.map(|(demo, _)| demo),
     })
+}
+
+/// `workers = 0` means one per CPU core.
+fn worker_count(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 impl RunningGateway {
     /// Marks the gateway as draining, stops accepting, lets requests finish, stops the demo.
     pub async fn shutdown(mut self) {
         self.readiness.set(Phase::Draining);
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.server).await;
+        self.workers.drain().await;
         self.prober.abort();
         if let Some(mut demo) = self.demo.take() {
             let _ = demo.stop.send(());
@@ -137,7 +142,7 @@ impl RunningGateway {
 
 impl Drop for RunningGateway {
     fn drop(&mut self) {
-        self.server.abort();
+        self.workers.abort();
         self.prober.abort();
         if let Some(demo) = &self.demo {
             demo.task.abort();

@@ -1,0 +1,161 @@
+//! Thread-per-core serving. Each worker is an OS thread with a single-threaded tokio runtime
+//! that accepts from the shared listening socket and owns its connections, its requests and
+//! its upstream channels. A request never crosses threads: no cross-thread wake-ups (futex
+//! calls and context switches were a large share of a request's cost on a work-stealing
+//! runtime), and each worker's upstream connection batches its own streams' frames.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio_rustls::TlsAcceptor;
+
+use super::StartError;
+use crate::app;
+use crate::gateway::{Gateway, Plan};
+use crate::health::Readiness;
+use crate::listener::{self, ConnectionLimits};
+use crate::upstream::Upstreams;
+
+/// What every worker serves, and how.
+#[derive(Clone)]
+pub struct WorkerSpec {
+    pub plan: Arc<Plan>,
+    pub acceptor: Option<TlsAcceptor>,
+    pub readiness: Arc<Readiness>,
+    pub demo_page: bool,
+    pub limits: ConnectionLimits,
+    pub grace: Duration,
+}
+
+/// Where the workers are told to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Serve,
+    /// Stop accepting, let requests finish within the grace period.
+    Drain,
+    /// Stop now, dropping every connection.
+    Abort,
+}
+
+/// The running workers.
+pub struct Workers {
+    signal: watch::Sender<Signal>,
+    finished: Vec<oneshot::Receiver<()>>,
+}
+
+impl Workers {
+    /// Starts `count` workers on `listener`; returns once every one of them is serving, or
+    /// with the first worker's start-up error (the others are stopped).
+    pub async fn start(
+        count: usize,
+        listener: std::net::TcpListener,
+        spec: WorkerSpec,
+    ) -> Result<Self, StartError> {
+        let (signal, _) = watch::channel(Signal::Serve);
+        let mut workers = Self {
+            signal,
+            finished: Vec::with_capacity(count),
+        };
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        })?;
+        let bind_error = |source| StartError::Bind { addr, source };
+        let mut started = Vec::with_capacity(count);
+        for index in 0..count {
+            let socket = listener.try_clone().map_err(bind_error)?;
+            let (ready, ready_rx) = oneshot::channel();
+            let (finished, finished_rx) = oneshot::channel();
+            let (spec, signal) = (spec.clone(), workers.signal.subscribe());
+            thread::Builder::new()
+                .name(format!("h2gate-worker-{index}"))
+                .spawn(move || run(addr, socket, spec, signal, ready, finished))
+                .map_err(bind_error)?;
+            workers.finished.push(finished_rx);
+            started.push(ready_rx);
+        }
+        for ready in started {
+            let outcome = ready
+                .await
+                .unwrap_or_else(|_| Err(StartError::Worker("a worker died while starting".into())));
+            if let Err(err) = outcome {
+                workers.abort();
+                return Err(err);
+            }
+        }
+        Ok(workers)
+    }
+
+    /// Stops accepting and waits until every worker has drained (or its grace ran out).
+    pub async fn drain(&mut self) {
+        let _ = self.signal.send(Signal::Drain);
+        for finished in self.finished.drain(..) {
+            let _ = finished.await;
+        }
+    }
+
+    /// Stops every worker now, without waiting.
+    pub fn abort(&self) {
+        let _ = self.signal.send(Signal::Abort);
+    }
+}
+
+/// One worker thread, from runtime creation to the last connection closed.
+fn run(
+    addr: SocketAddr,
+    socket: std::net::TcpListener,
+    spec: WorkerSpec,
+    mut signal: watch::Receiver<Signal>,
+    ready: oneshot::Sender<Result<(), StartError>>,
+    finished: oneshot::Sender<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            let _ = ready.send(Err(StartError::Worker(err.to_string())));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let setup = || -> Result<_, StartError> {
+            let listener =
+                TcpListener::from_std(socket).map_err(|source| StartError::Bind { addr, source })?;
+            let upstreams = Upstreams::connect(&spec.plan.upstreams)?;
+            Ok((listener, upstreams))
+        };
+        let (listener, upstreams) = match setup() {
+            Ok(parts) => parts,
+            Err(err) => {
+                let _ = ready.send(Err(err));
+                return;
+            }
+        };
+        let tls = spec.acceptor.is_some();
+        let gateway = Gateway::new(spec.plan, upstreams, tls);
+        let router = app::router(gateway, spec.readiness, spec.demo_page);
+        let _ = ready.send(Ok(()));
+
+        let mut abort_signal = signal.clone();
+        let drain = async move {
+            let _ = signal.wait_for(|s| *s != Signal::Serve).await;
+        };
+        let abort = async move {
+            // A vanished controller (its handle dropped without a word) also means stop now.
+            let _ = abort_signal.wait_for(|s| *s == Signal::Abort).await;
+        };
+        tokio::select! {
+            () = listener::serve(listener, spec.acceptor, router, spec.limits, drain, spec.grace) => {}
+            () = abort => {}
+        }
+    });
+    // Dropping the runtime cancels whatever connections are still open.
+    drop(runtime);
+    let _ = finished.send(());
+}
