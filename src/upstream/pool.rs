@@ -15,6 +15,9 @@ use crate::config::UpstreamConfig;
 use crate::net::CoalescingStream;
 use crate::routing::UpstreamId;
 
+const UPSTREAM_STREAM_WINDOW: u32 = 256 * 1024;
+const UPSTREAM_CONNECTION_WINDOW: u32 = 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("upstream {upstream:?}: endpoint {endpoint:?}: {message}")]
@@ -183,7 +186,11 @@ fn upstream(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_while_idle(true);
+            .keep_alive_while_idle(true)
+            // What a backend may send ahead of the client reading it, per stream and per
+            // connection (hyper's defaults, 2 and 5 MiB, are held in memory by every worker).
+            .initial_stream_window_size(UPSTREAM_STREAM_WINDOW)
+            .initial_connection_window_size(UPSTREAM_CONNECTION_WINDOW);
         if uri.starts_with("https://") {
             endpoint = endpoint
                 .tls_config(tls.clone())
