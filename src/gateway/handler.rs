@@ -12,7 +12,6 @@ use http::Request;
 use http::request::Parts;
 use http::uri::PathAndQuery;
 use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
 
 use super::Gateway;
 use super::input::{RequestContext, read_body};
@@ -20,11 +19,12 @@ use crate::errors::GatewayError;
 use crate::listener::PeerAddr;
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
+use crate::upstream::Balancer;
 use crate::upstream::metadata::grpc_timeout;
 
 /// How to reach the backend for this request, decided from the route and the headers.
 pub struct CallSetup {
-    pub channel: Channel,
+    pub upstream: Balancer,
     pub grpc_path: PathAndQuery,
     pub metadata: MetadataMap,
     /// Unary deadline: the upstream's `timeout_ms`, or the client's shorter `Grpc-Timeout`.
@@ -129,7 +129,7 @@ impl Gateway {
         };
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
         Ok(CallSetup {
-            channel: upstream.channel.clone(),
+            upstream: upstream.balancer.clone(),
             grpc_path: route.grpc_path.clone(),
             metadata: self.plan.forwarding.request_metadata(
                 &parts.headers,

@@ -25,7 +25,7 @@ impl Gateway {
     ) -> Result<Response, GatewayError> {
         let message = context.encode(body)?;
         let reply = call_unary(
-            call.channel,
+            &call.upstream,
             call.grpc_path,
             message,
             call.metadata,

@@ -37,7 +37,7 @@ pub async fn body_stream(
     let (mut pump, requests, uploaded) = Pump::spawn(body, context, gateway.plan.max_body_bytes);
     let idle = call.idle_timeout;
     let open = tokio::select! {
-        opened = open_stream(call.channel, call.grpc_path, requests, call.metadata) => {
+        opened = open_stream(&call.upstream, call.grpc_path, requests, call.metadata) => {
             opened.map_err(|status| gateway.status_error(&status))?
         }
         error = pump.failed() => return Err(error),

@@ -35,7 +35,7 @@ pub async fn server_stream(
     framing: Framing,
 ) -> Result<Response, GatewayError> {
     let requests = futures_util::stream::once(std::future::ready(Ok(message)));
-    let open = open_stream(call.channel, call.grpc_path, requests, call.metadata)
+    let open = open_stream(&call.upstream, call.grpc_path, requests, call.metadata)
         .await
         .map_err(|status| gateway.status_error(&status))?;
     stream_response(gateway, route, open, framing, call.idle_timeout, None).await

@@ -99,7 +99,7 @@ impl Bridge {
         if starts_from_url && let Err(error) = self.forward(b"").await {
             return self.close_with_error(error).await;
         }
-        let opening = open_stream(call.channel, call.grpc_path, requests, call.metadata);
+        let opening = open_stream(&call.upstream, call.grpc_path, requests, call.metadata);
         tokio::pin!(opening);
         let mut upstream: Option<Streaming<Bytes>> = None;
         // After the client's Close frame the socket is still read: that is what lets the

@@ -1,13 +1,13 @@
-//! gRPC calls over a shared channel, framed by the gateway itself.
+//! gRPC calls, framed by the gateway itself, straight onto a worker's HTTP/2 connection.
 //!
 //! tonic's `Grpc` client is not used for the exchange because the gateway needs three things
 //! it does not give: response headers and trailers kept apart (its unary helper merges them);
-//! a request stream that can *fail* (dropping a stream only half-closes it, so a client that
-//! vanished mid-upload would look like a finished upload; a failing body resets the HTTP/2
-//! stream, which the backend sees as a cancellation); and a backend answering plain HTTP
-//! (an error page from a proxy) mapped by its status code instead of decoded as gRPC frames.
+//! a request stream that can *fail* (an abandoned upload must reset the HTTP/2 stream, which
+//! the backend sees as a cancellation, never as a finished upload); and a backend answering
+//! plain HTTP (an error page from a proxy) mapped by its status code instead of decoded as
+//! gRPC frames. tonic's `Streaming` still decodes the response frames and trailers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::alphabet;
@@ -15,18 +15,21 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use h2::client::{ResponseFuture, SendRequest};
+use h2::{Reason, SendStream};
 use http::header::{CONTENT_TYPE, TE};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, StatusCode, Uri};
 use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
 use tonic::codec::Streaming;
 use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
-use tower::ServiceExt;
 
 use super::BytesCodec;
+use super::balance::Balancer;
+use super::connection::{Connection, InFlight};
+use super::response_body::ResponseBody;
 use crate::errors::code_for_http_status;
 
 /// The largest single message accepted from a backend (a 4 MiB chunk plus framing fits).
@@ -50,7 +53,7 @@ pub struct OpenStream {
 /// Calls `path` with one encoded `message`. The deadline covers the whole exchange and is
 /// also sent to the backend as `grpc-timeout`.
 pub async fn call_unary(
-    channel: Channel,
+    upstream: &Balancer,
     path: PathAndQuery,
     message: Bytes,
     mut metadata: MetadataMap,
@@ -60,11 +63,13 @@ pub async fn call_unary(
         metadata.insert("grpc-timeout", value);
     }
     let exchange = async move {
-        let requests = futures_util::stream::once(std::future::ready(Ok(message)));
+        let (response, mut send, in_flight) = start(upstream, path, metadata).await?;
+        send.send_data(grpc_frame(&message), true)
+            .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))?;
         let OpenStream {
             headers,
             mut messages,
-        } = open_stream(channel, path, requests, metadata).await?;
+        } = opened(response, in_flight).await?;
         let message = messages
             .message()
             .await?
@@ -81,27 +86,20 @@ pub async fn call_unary(
             trailers,
         })
     };
-    let started = Instant::now();
-    let expired = || {
-        Status::deadline_exceeded(format!(
-            "the backend did not answer within {} ms",
-            deadline.as_millis()
-        ))
-    };
-    match tokio::time::timeout(deadline, exchange).await {
-        // tonic's channel enforces `grpc-timeout` too, and reports it as CANCELLED.
-        Ok(Err(status)) if status.code() == Code::Cancelled && started.elapsed() >= deadline => {
-            Err(expired())
-        }
-        Ok(result) => result,
-        Err(_) => Err(expired()),
-    }
+    tokio::time::timeout(deadline, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Status::deadline_exceeded(format!(
+                "the backend did not answer within {} ms",
+                deadline.as_millis()
+            )))
+        })
 }
 
 /// Opens a call fed by `requests`; resolves when the backend's response headers arrive.
 /// The request stream ending is the client's half-close; an `Err` item resets the call.
 pub async fn open_stream<S>(
-    channel: Channel,
+    upstream: &Balancer,
     path: PathAndQuery,
     requests: S,
     metadata: MetadataMap,
@@ -109,17 +107,64 @@ pub async fn open_stream<S>(
 where
     S: Stream<Item = Result<Bytes, Status>> + Send + 'static,
 {
-    let frames = requests.map(|item| item.map(|message| Frame::data(grpc_frame(&message))));
-    let body = tonic::body::Body::new(StreamBody::new(frames));
-    let mut request = http::Request::new(body);
+    let (response, send, in_flight) = start(upstream, path, metadata).await?;
+    tokio::spawn(pipe_requests(requests, send));
+    opened(response, in_flight).await
+}
+
+/// Sends the request headers on the chosen endpoint's connection (falling back to the other
+/// candidate when the first cannot be reached: nothing was sent, so nothing is repeated).
+async fn start(
+    upstream: &Balancer,
+    path: PathAndQuery,
+    metadata: MetadataMap,
+) -> Result<(ResponseFuture, SendStream<Bytes>, InFlight), Status> {
+    let (first, fallback) = upstream.choose();
+    let (endpoint, sender) = match (first.ready().await, fallback) {
+        (Ok(sender), _) => (first, sender),
+        (Err(_), Some(other)) => (other, other.ready().await?),
+        (Err(error), None) => return Err(error),
+    };
+    let request = grpc_request(endpoint, path, metadata)?;
+    let in_flight = endpoint.track();
+    let (response, send) = send_request(sender, request)?;
+    Ok((response, send, in_flight))
+}
+
+fn send_request(
+    mut sender: SendRequest<Bytes>,
+    request: http::Request<()>,
+) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
+    sender
+        .send_request(request, false)
+        .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))
+}
+
+fn grpc_request(
+    endpoint: &Connection,
+    path: PathAndQuery,
+    metadata: MetadataMap,
+) -> Result<http::Request<()>, Status> {
+    let target = endpoint.target();
+    let uri = Uri::builder()
+        .scheme(target.scheme.clone())
+        .authority(target.authority.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|err| Status::internal(format!("backend request URI: {err}")))?;
+    let mut request = http::Request::new(());
     *request.method_mut() = Method::POST;
-    *request.uri_mut() = Uri::from(path);
+    *request.uri_mut() = uri;
     *request.headers_mut() = metadata.into_headers();
     let headers = request.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(TE, HeaderValue::from_static("trailers"));
+    Ok(request)
+}
 
-    let response = channel.oneshot(request).await.map_err(transport_status)?;
+/// Waits for the response headers and turns the response into headers and a message stream.
+async fn opened(response: ResponseFuture, in_flight: InFlight) -> Result<OpenStream, Status> {
+    let response = response.await.map_err(stream_status)?;
     let (mut parts, body) = response.into_parts();
     drop_malformed_details(&mut parts.headers);
     if let Some(status) = Status::from_header_map(&parts.headers) {
@@ -147,7 +192,7 @@ where
             ),
         ));
     }
-    let body = body.map_frame(|frame| match frame.into_trailers() {
+    let body = ResponseBody::new(body, in_flight).map_frame(|frame| match frame.into_trailers() {
         Ok(mut trailers) => {
             drop_malformed_details(&mut trailers);
             Frame::trailers(trailers)
@@ -167,17 +212,59 @@ where
     })
 }
 
-/// A failed exchange: the channel's own `grpc-timeout` enforcement reports CANCELLED (the
-/// unary caller turns that into DEADLINE_EXCEEDED); anything else means unreachable.
-fn transport_status(err: tonic::transport::Error) -> Status {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(current) = source {
-        if current.downcast_ref::<tonic::TimeoutExpired>().is_some() {
-            return Status::cancelled("timeout expired");
+/// Feeds a streaming call's request messages to the backend as flow control allows, then
+/// half-closes; a failing request stream resets the call instead. Stops early when the
+/// backend ends or resets the stream.
+async fn pipe_requests<S>(requests: S, mut send: SendStream<Bytes>)
+where
+    S: Stream<Item = Result<Bytes, Status>> + Send + 'static,
+{
+    let mut requests = std::pin::pin!(requests);
+    loop {
+        let next = tokio::select! {
+            next = requests.next() => next,
+            _ = std::future::poll_fn(|cx| send.poll_reset(cx)) => return,
+        };
+        match next {
+            Some(Ok(message)) => {
+                // Wait until the backend grants some window, like hyper's body pipe: at most
+                // one message per stream is held beyond what the backend asked for.
+                send.reserve_capacity(1);
+                while send.capacity() == 0 {
+                    match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => return,
+                    }
+                }
+                if send.send_data(grpc_frame(&message), false).is_err() {
+                    return;
+                }
+            }
+            Some(Err(_)) => {
+                send.send_reset(Reason::CANCEL);
+                return;
+            }
+            None => {
+                let _ = send.send_data(Bytes::new(), true);
+                return;
+            }
         }
-        source = current.source();
     }
-    Status::unavailable(format!("the backend is unreachable: {err}"))
+}
+
+/// A stream that failed before its response headers: a reset from the backend, or a
+/// connection that went away.
+fn stream_status(err: h2::Error) -> Status {
+    match err.reason() {
+        Some(Reason::REFUSED_STREAM) => {
+            Status::unavailable(format!("the backend refused the call: {err}"))
+        }
+        Some(Reason::CANCEL) => Status::cancelled(format!("the backend cancelled the call: {err}")),
+        Some(Reason::ENHANCE_YOUR_CALM) => {
+            Status::resource_exhausted(format!("the backend is rate limiting: {err}"))
+        }
+        _ => Status::unavailable(format!("the backend connection failed: {err}")),
+    }
 }
 
 /// tonic panics on a `grpc-status-details-bin` that is not base64. A backend must not be able

@@ -1,22 +1,22 @@
-//! The configured upstreams: per worker, one lazily-connected, long-lived tonic channel each,
-//! balanced across the upstream's endpoints (power of two choices), multiplexing every
-//! request; and, shared by all workers, each endpoint's reachability.
+//! The configured upstreams: per worker, one lazily-opened, long-lived HTTP/2 connection per
+//! endpoint, balanced across the endpoints (power of two choices), multiplexing every call;
+//! and, shared by all workers, each endpoint's reachability.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use http::Uri;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use http::uri::Scheme;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
 
+use super::balance::Balancer;
+use super::connection::{Connection, Target};
 use crate::config::UpstreamConfig;
-use crate::net::CoalescingStream;
 use crate::routing::UpstreamId;
-
-const UPSTREAM_STREAM_WINDOW: u32 = 256 * 1024;
-const UPSTREAM_CONNECTION_WINDOW: u32 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -70,23 +70,23 @@ pub struct UpstreamHealth {
 /// Every upstream's reachability, for the prober and `/readyz`.
 pub type HealthTable = Arc<[UpstreamHealth]>;
 
-#[derive(Debug)]
 pub struct Upstream {
-    pub channel: Channel,
+    /// This worker's connections to the upstream's endpoints.
+    pub balancer: Balancer,
     pub timeout: Duration,
     pub stream_idle_timeout: Duration,
 }
 
-/// One worker's channels to every upstream. Channels live on the runtime that created them,
-/// so each worker connects its own: no request ever hops to another thread.
-#[derive(Debug, Clone)]
+/// One worker's connections to every upstream. Connections live on the runtime that opened
+/// them, so each worker has its own: no request ever hops to another thread.
+#[derive(Clone)]
 pub struct Upstreams {
     list: Arc<[Upstream]>,
 }
 
 impl Upstreams {
-    /// Creates the channels without connecting: the gateway starts while backends are down.
-    /// Must run inside the tokio runtime that will use them.
+    /// Sets up the connections without connecting: the gateway starts while backends are
+    /// down. Each connection opens on first use, on the runtime of the call that uses it.
     pub fn connect(configs: &[UpstreamConfig]) -> Result<Self, UpstreamError> {
         let list = configs
             .iter()
@@ -166,64 +166,89 @@ fn endpoint_error(config: &UpstreamConfig, endpoint: &str, message: String) -> U
 }
 
 fn upstream(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
-    let tls = match &config.ca_cert {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|err| {
-                endpoint_error(
-                    config,
-                    "*",
-                    format!("reading ca_cert {}: {err}", path.display()),
-                )
-            })?;
-            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
-        }
-        None => ClientTlsConfig::new().with_native_roots(),
-    };
-    let mut endpoints = Vec::new();
+    let mut tls = None;
+    let mut endpoints = Vec::with_capacity(config.endpoints.len());
     for uri in &config.endpoints {
-        let mut endpoint = Endpoint::from_shared(uri.clone())
-            .map_err(|err| endpoint_error(config, uri, err.to_string()))?
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_while_idle(true)
-            // What a backend may send ahead of the client reading it, per stream and per
-            // connection (hyper's defaults, 2 and 5 MiB, are held in memory by every worker).
-            .initial_stream_window_size(UPSTREAM_STREAM_WINDOW)
-            .initial_connection_window_size(UPSTREAM_CONNECTION_WINDOW);
-        if uri.starts_with("https://") {
-            endpoint = endpoint
-                .tls_config(tls.clone())
-                .map_err(|err| endpoint_error(config, uri, err.to_string()))?;
-        }
-        endpoints.push(endpoint);
+        let parsed: Uri = uri
+            .parse()
+            .map_err(|err: http::uri::InvalidUri| endpoint_error(config, uri, err.to_string()))?;
+        let authority = parsed
+            .authority()
+            .cloned()
+            .ok_or_else(|| endpoint_error(config, uri, "has no host".into()))?;
+        let scheme = parsed.scheme().cloned().unwrap_or(Scheme::HTTP);
+        let tls = if scheme == Scheme::HTTPS {
+            let connector = match &tls {
+                Some(connector) => connector,
+                None => tls.insert(tls_connector(config)?),
+            };
+            let host = authority.host();
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            let name = ServerName::try_from(host.to_owned())
+                .map_err(|err| endpoint_error(config, uri, format!("TLS server name: {err}")))?;
+            Some((connector.clone(), name))
+        } else if scheme == Scheme::HTTP {
+            None
+        } else {
+            return Err(endpoint_error(
+                config,
+                uri,
+                "scheme must be http or https".into(),
+            ));
+        };
+        endpoints.push(Connection::new(Target {
+            scheme,
+            authority,
+            tls,
+        }));
     }
-    let channel = match endpoints.as_slice() {
-        [single] => single.connect_with_connector_lazy(tower::service_fn(connect_tcp)),
-        _ => Channel::balance_list(endpoints.into_iter()),
-    };
+    if endpoints.is_empty() {
+        return Err(endpoint_error(config, "*", "no endpoints".into()));
+    }
     Ok(Upstream {
-        channel,
+        balancer: Balancer::new(endpoints),
         timeout: Duration::from_millis(config.timeout_ms),
         stream_idle_timeout: Duration::from_millis(config.stream_idle_timeout_ms),
     })
 }
 
-/// A plain TCP connection to the endpoint (tonic layers TLS on top for `https://`), with
-/// writes coalesced across the calls multiplexed on it.
-async fn connect_tcp(uri: Uri) -> std::io::Result<TokioIo<CoalescingStream<TcpStream>>> {
-    let host = uri.host().unwrap_or_default();
-    // An IPv6 literal comes bracketed in a URI.
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let default_port = if uri.scheme_str() == Some("https") {
-        443
-    } else {
-        80
-    };
-    let stream = TcpStream::connect((host, uri.port_u16().unwrap_or(default_port))).await?;
-    stream.set_nodelay(true)?;
-    Ok(TokioIo::new(CoalescingStream::new(stream)))
+/// TLS towards `https://` endpoints: the upstream's `ca_cert`, else the system roots; ALPN h2.
+fn tls_connector(config: &UpstreamConfig) -> Result<TlsConnector, UpstreamError> {
+    let mut roots = RootCertStore::empty();
+    match &config.ca_cert {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|err| {
+                    endpoint_error(
+                        config,
+                        "*",
+                        format!("reading ca_cert {}: {err}", path.display()),
+                    )
+                })?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(endpoint_error(
+                    config,
+                    "*",
+                    format!("ca_cert {} holds no usable certificate", path.display()),
+                ));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+        }
+    }
+    let mut client =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|err| endpoint_error(config, "*", format!("TLS: {err}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(TlsConnector::from(Arc::new(client)))
 }

@@ -1,0 +1,53 @@
+//! Choosing an endpoint: power of two choices by calls in flight. tower's `Balance` does the
+//! same but needs exclusive access per call, which means a `Buffer` task between every request
+//! and the balancer, the very hop the per-worker connections exist to avoid; with one worker
+//! per thread the choice is two atomic loads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::connection::Connection;
+
+/// One worker's connections to one upstream's endpoints.
+#[derive(Clone)]
+pub struct Balancer {
+    endpoints: Arc<[Connection]>,
+    /// xorshift state; races between calls only make it more random.
+    random: Arc<AtomicU64>,
+}
+
+impl Balancer {
+    pub fn new(endpoints: Vec<Connection>) -> Self {
+        Self {
+            endpoints: endpoints.into(),
+            random: Arc::new(AtomicU64::new(0x9E37_79B9_7F4A_7C15)),
+        }
+    }
+
+    /// The endpoint to try first and, with two or more, another to fall back on if it
+    /// cannot be reached: two picked at random, the less loaded first.
+    pub fn choose(&self) -> (&Connection, Option<&Connection>) {
+        let n = self.endpoints.len();
+        if n < 2 {
+            return (&self.endpoints[0], None);
+        }
+        let r = self.next_random();
+        let a = (r % n as u64) as usize;
+        let b = (a + 1 + ((r >> 32) % (n as u64 - 1)) as usize) % n;
+        let (a, b) = (&self.endpoints[a], &self.endpoints[b]);
+        if b.load() < a.load() {
+            (b, Some(a))
+        } else {
+            (a, Some(b))
+        }
+    }
+
+    fn next_random(&self) -> u64 {
+        let mut x = self.random.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.random.store(x, Ordering::Relaxed);
+        x
+    }
+}

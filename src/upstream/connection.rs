@@ -1,0 +1,216 @@
+//! One backend endpoint as one worker sees it: a single HTTP/2 connection, opened on first
+//! use, multiplexing every call the worker makes to that endpoint, and opened again after it
+//! closes. Calls go straight onto the connection (h2's `SendRequest`) from the request's own
+//! task: no queue or helper task in between.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::uri::{Authority, Scheme};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
+use tonic::Status;
+
+use crate::net::CoalescingStream;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// An idle connection is pinged this often, and dropped when a ping goes unanswered.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// What a backend may send ahead of the client reading it, per stream and per connection.
+const STREAM_WINDOW: u32 = 256 * 1024;
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
+
+/// Where an endpoint is and how to speak to it.
+#[derive(Clone)]
+pub struct Target {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// `Some` for `https://` endpoints.
+    pub tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
+}
+
+/// One endpoint's connection for one worker.
+pub struct Connection {
+    target: Target,
+    slot: Mutex<Slot>,
+    /// Connection attempts started, to let callers who waited on one share its outcome.
+    attempts: AtomicU64,
+    /// Calls currently using this endpoint (the balancer's load figure).
+    in_flight: Arc<AtomicUsize>,
+    /// The last attempt to connect failed and none has succeeded since.
+    failing: AtomicBool,
+}
+
+#[derive(Default)]
+struct Slot {
+    live: Option<Live>,
+    last_error: Option<Status>,
+}
+
+struct Live {
+    sender: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
+
+/// Counts a call against its endpoint until dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Connection {
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            slot: Mutex::new(Slot::default()),
+            attempts: AtomicU64::new(0),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Calls in flight, or a very large figure while the endpoint cannot be reached.
+    pub fn load(&self) -> usize {
+        if self.failing.load(Ordering::Relaxed) {
+            return usize::MAX;
+        }
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn track(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(&self.in_flight))
+    }
+
+    /// A handle ready to open one stream, connecting first if there is no live connection.
+    /// Concurrent callers wait for a single connection attempt and share its outcome.
+    pub async fn ready(&self) -> Result<SendRequest<Bytes>, Status> {
+        let seen = self.attempts.load(Ordering::Acquire);
+        let mut slot = self.slot.lock().await;
+        let sender = match &slot.live {
+            Some(live) if !live.closed.load(Ordering::Acquire) => live.sender.clone(),
+            _ => {
+                slot.live = None;
+                if self.attempts.load(Ordering::Acquire) != seen
+                    && let Some(error) = &slot.last_error
+                {
+                    // An attempt ran while this caller waited for the lock, and failed.
+                    return Err(error.clone());
+                }
+                self.attempts.fetch_add(1, Ordering::AcqRel);
+                match connect(&self.target).await {
+                    Ok(live) => {
+                        let sender = live.sender.clone();
+                        slot.live = Some(live);
+                        slot.last_error = None;
+                        self.failing.store(false, Ordering::Relaxed);
+                        sender
+                    }
+                    Err(error) => {
+                        slot.last_error = Some(error.clone());
+                        self.failing.store(true, Ordering::Relaxed);
+                        return Err(error);
+                    }
+                }
+            }
+        };
+        drop(slot);
+        sender
+            .ready()
+            .await
+            .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))
+    }
+}
+
+async fn connect(target: &Target) -> Result<Live, Status> {
+    let unreachable = |err: &dyn std::fmt::Display| {
+        Status::unavailable(format!(
+            "the backend is unreachable: {}: {err}",
+            target.authority
+        ))
+    };
+    let host = target.authority.host();
+    // An IPv6 literal comes bracketed in a URI.
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let default_port = if target.scheme == Scheme::HTTPS {
+        443
+    } else {
+        80
+    };
+    let port = target.authority.port_u16().unwrap_or(default_port);
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| unreachable(&"connect timed out"))?
+        .map_err(|err| unreachable(&err))?;
+    tcp.set_nodelay(true).map_err(|err| unreachable(&err))?;
+    let socket = CoalescingStream::new(tcp);
+    match &target.tls {
+        None => handshake(socket).await,
+        Some((connector, name)) => {
+            let tls =
+                tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name.clone(), socket))
+                    .await
+                    .map_err(|_| unreachable(&"TLS handshake timed out"))?
+                    .map_err(|err| unreachable(&err))?;
+            handshake(tls).await
+        }
+    }
+    .map_err(|err| unreachable(&err))
+}
+
+/// The HTTP/2 handshake, then the connection's own task: it drives the connection, pings it
+/// while idle, and marks it closed when it ends so the next call opens a new one.
+async fn handshake<T>(io: T) -> Result<Live, h2::Error>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, mut connection) = h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .handshake::<_, Bytes>(io)
+        .await?;
+    let closed = Arc::new(AtomicBool::new(false));
+    let marker = Arc::clone(&closed);
+    let pings = connection.ping_pong();
+    tokio::spawn(async move {
+        let keepalive = async move {
+            let Some(mut pings) = pings else {
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::time::sleep(KEEPALIVE_INTERVAL).await;
+                let pong = tokio::time::timeout(KEEPALIVE_TIMEOUT, pings.ping(h2::Ping::opaque()));
+                if !matches!(pong.await, Ok(Ok(_))) {
+                    tracing::debug!("backend connection did not answer a ping; closing it");
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            result = &mut connection => {
+                if let Err(err) = result {
+                    tracing::debug!(error = %err, "backend connection ended");
+                }
+            }
+            () = keepalive => {}
+        }
+        marker.store(true, Ordering::Release);
+    });
+    Ok(Live { sender, closed })
+}
