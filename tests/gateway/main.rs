@@ -14,3 +14,4 @@ mod protocols;
 mod stream_client;
 mod streaming;
 mod unary;
+mod upstreams;
