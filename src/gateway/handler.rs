@@ -127,14 +127,14 @@ impl Gateway {
             Ok(None) => upstream.timeout,
             Err(err) => return Err(GatewayError::invalid_argument(err.to_string())),
         };
-        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+        let peer_ip = parts.extensions.get::<PeerAddr>().map(|p| &p.ip);
         Ok(CallSetup {
             upstream: upstream.balancer.clone(),
             grpc_path: route.grpc_path.clone(),
             metadata: self.plan.forwarding.request_metadata(
                 &parts.headers,
                 parts.uri.authority().map(|a| a.as_str()),
-                peer,
+                peer_ip,
                 self.tls,
             ),
             deadline,

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -29,8 +30,20 @@ pub struct ConnectionLimits {
 }
 
 /// The client's address, put in every request's extensions (for `x-forwarded-for`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddr {
+    pub addr: SocketAddr,
+    /// The IP as a header value, rendered once per connection rather than per request.
+    pub ip: HeaderValue,
+}
+
+impl PeerAddr {
+    pub fn new(addr: SocketAddr) -> Self {
+        let ip = HeaderValue::try_from(addr.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Self { addr, ip }
+    }
+}
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// for up to `grace` before returning.
@@ -61,10 +74,11 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let stream = CoalescingStream::new(stream);
         let watcher = graceful.watcher();
+        let peer_addr = PeerAddr::new(peer);
         let (builder, tls, app) = (Arc::clone(&builder), tls.clone(), app.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(PeerAddr(peer));
+                req.extensions_mut().insert(peer_addr.clone());
                 app.clone().oneshot(req)
             });
             let result = match tls {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -81,10 +81,11 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         (Some(TlsAcceptor::from(tls)), Some(source))
     };
     let addr = config.server.listen;
-    let bind_error = |source| StartError::Bind { addr, source };
-    let tcp = TcpListener::bind(addr).await.map_err(bind_error)?;
-    let local_addr = tcp.local_addr().map_err(bind_error)?;
-    let tcp = tcp.into_std().map_err(bind_error)?;
+    let listeners = bind_listeners(addr, worker_count(config.server.workers))
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local_addr = listeners[0]
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
 
     let readiness = Readiness::new(Arc::clone(&health));
     let tls = acceptor.is_some();
@@ -99,7 +100,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         },
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     };
-    let workers = Workers::start(worker_count(config.server.workers), tcp, spec).await?;
+    let workers = Workers::start(listeners, spec).await?;
     let prober = upstream::spawn_prober(health);
     readiness.set(Phase::Serving);
     Ok(RunningGateway {
@@ -111,6 +112,29 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         prober,
         demo: demo.map(|(demo, _)| demo),
     })
+}
+
+/// One listening socket per worker, all on the same port (`SO_REUSEPORT`): the kernel spreads
+/// new connections evenly over them, where workers sharing one socket would see whichever
+/// happened to be waiting take nearly all of them.
+fn bind_listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(count);
+    let mut bound = addr;
+    for _ in 0..count {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(bound)?;
+        let listener = socket.listen(1024)?;
+        // With port 0 the first socket picks the port; the others join it.
+        bound = listener.local_addr()?;
+        listeners.push(listener.into_std()?);
+    }
+    Ok(listeners)
 }
 
 /// `workers = 0` means one per CPU core.

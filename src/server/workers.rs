@@ -1,5 +1,5 @@
 //! Thread-per-core serving. Each worker is an OS thread with a single-threaded tokio runtime
-//! that accepts from the shared listening socket and owns its connections, its requests and
+//! that accepts from its own socket on the shared port and owns its connections, its requests and
 //! its upstream channels. A request never crosses threads: no cross-thread wake-ups (futex
 //! calls and context switches were a large share of a request's cost on a work-stealing
 //! runtime), and each worker's upstream connection batches its own streams' frames.
@@ -48,33 +48,27 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` workers on `listener`; returns once every one of them is serving, or
+    /// Starts one worker per listening socket; returns once every one of them is serving, or
     /// with the first worker's start-up error (the others are stopped).
     pub async fn start(
-        count: usize,
-        listener: std::net::TcpListener,
+        listeners: Vec<std::net::TcpListener>,
         spec: WorkerSpec,
     ) -> Result<Self, StartError> {
+        let count = listeners.len();
         let (signal, _) = watch::channel(Signal::Serve);
         let mut workers = Self {
             signal,
             finished: Vec::with_capacity(count),
         };
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            source,
-        })?;
-        let bind_error = |source| StartError::Bind { addr, source };
         let mut started = Vec::with_capacity(count);
-        for index in 0..count {
-            let socket = listener.try_clone().map_err(bind_error)?;
+        for (index, socket) in listeners.into_iter().enumerate() {
             let (ready, ready_rx) = oneshot::channel();
             let (finished, finished_rx) = oneshot::channel();
             let (spec, signal) = (spec.clone(), workers.signal.subscribe());
             thread::Builder::new()
                 .name(format!("h2gate-worker-{index}"))
-                .spawn(move || run(addr, socket, spec, signal, ready, finished))
-                .map_err(bind_error)?;
+                .spawn(move || run(socket, spec, signal, ready, finished))
+                .map_err(|err| StartError::Worker(err.to_string()))?;
             workers.finished.push(finished_rx);
             started.push(ready_rx);
         }
@@ -106,7 +100,6 @@ impl Workers {
 
 /// One worker thread, from runtime creation to the last connection closed.
 fn run(
-    addr: SocketAddr,
     socket: std::net::TcpListener,
     spec: WorkerSpec,
     mut signal: watch::Receiver<Signal>,
@@ -125,6 +118,9 @@ fn run(
     };
     runtime.block_on(async move {
         let setup = || -> Result<_, StartError> {
+            let addr = socket
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
             let listener =
                 TcpListener::from_std(socket).map_err(|source| StartError::Bind { addr, source })?;
             let upstreams = Upstreams::connect(&spec.plan.upstreams)?;

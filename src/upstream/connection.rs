@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -18,6 +18,8 @@ use tonic::Status;
 use crate::net::CoalescingStream;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an endpoint that could not be reached is passed over by the balancer.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// An idle connection is pinged this often, and dropped when a ping goes unanswered.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -42,8 +44,10 @@ pub struct Connection {
     attempts: AtomicU64,
     /// Calls currently using this endpoint (the balancer's load figure).
     in_flight: Arc<AtomicUsize>,
-    /// The last attempt to connect failed and none has succeeded since.
-    failing: AtomicBool,
+    /// Until when (ms after `created`) the endpoint counts as unreachable after a failed
+    /// attempt to connect; the balancer sends calls elsewhere meanwhile.
+    avoid_until_ms: AtomicU64,
+    created: Instant,
 }
 
 #[derive(Default)]
@@ -74,7 +78,8 @@ impl Connection {
             slot: Mutex::new(Slot::default()),
             attempts: AtomicU64::new(0),
             in_flight: Arc::new(AtomicUsize::new(0)),
-            failing: AtomicBool::new(false),
+            avoid_until_ms: AtomicU64::new(0),
+            created: Instant::now(),
         }
     }
 
@@ -82,12 +87,17 @@ impl Connection {
         &self.target
     }
 
-    /// Calls in flight, or a very large figure while the endpoint cannot be reached.
+    /// Calls in flight, or a very large figure for a while after the endpoint could not be
+    /// reached (then a call tries it again, with the other pick as its fallback).
     pub fn load(&self) -> usize {
-        if self.failing.load(Ordering::Relaxed) {
+        if self.elapsed_ms() < self.avoid_until_ms.load(Ordering::Relaxed) {
             return usize::MAX;
         }
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     pub fn track(&self) -> InFlight {
@@ -116,12 +126,14 @@ impl Connection {
                         let sender = live.sender.clone();
                         slot.live = Some(live);
                         slot.last_error = None;
-                        self.failing.store(false, Ordering::Relaxed);
+                        self.avoid_until_ms.store(0, Ordering::Relaxed);
                         sender
                     }
                     Err(error) => {
                         slot.last_error = Some(error.clone());
-                        self.failing.store(true, Ordering::Relaxed);
+                        let retry = u64::try_from(RETRY_AFTER_FAILURE.as_millis()).unwrap_or(0);
+                        self.avoid_until_ms
+                            .store(self.elapsed_ms().saturating_add(retry), Ordering::Relaxed);
                         return Err(error);
                     }
                 }

@@ -5,7 +5,6 @@
 //! response headers become `Grpc-Metadata-<key>` and trailers `Grpc-Trailer-<key>`.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -76,10 +75,10 @@ impl HeaderForwarding {
         &self,
         headers: &HeaderMap,
         authority: Option<&str>,
-        peer: Option<SocketAddr>,
+        peer_ip: Option<&HeaderValue>,
         tls: bool,
     ) -> MetadataMap {
-        let mut out = HeaderMap::new();
+        let mut out = HeaderMap::with_capacity(headers.len() + 4);
         for (name, value) in headers {
             if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
                 if is_reserved(key) {
@@ -92,13 +91,13 @@ impl HeaderForwarding {
                 out.append(name.clone(), value.clone());
             }
         }
-        if let Some(peer) = peer {
-            let ip = peer.ip().to_string();
-            let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-                Some(earlier) => format!("{earlier}, {ip}"),
-                None => ip,
+        if let Some(ip) = peer_ip {
+            let earlier = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            let forwarded_for = match (earlier, ip.to_str()) {
+                (Some(earlier), Ok(ip)) => HeaderValue::try_from(format!("{earlier}, {ip}")).ok(),
+                _ => Some(ip.clone()),
             };
-            if let Ok(value) = HeaderValue::try_from(forwarded_for) {
+            if let Some(value) = forwarded_for {
                 out.insert("x-forwarded-for", value);
             }
         }
@@ -153,7 +152,8 @@ pub fn copy_to_response(metadata: &MetadataMap, trailers: bool, out: &mut Header
     } else {
         METADATA_PREFIX
     };
-    for (name, value) in metadata.clone().into_headers().iter() {
+    let headers: &HeaderMap = metadata.as_ref();
+    for (name, value) in headers {
         if is_reserved(name.as_str()) {
             continue;
         }
@@ -192,9 +192,9 @@ mod tests {
             ("connection", "close"),
             ("host", "api.example"),
         ]);
-        let peer = "10.1.2.3:5555".parse().ok();
+        let peer = HeaderValue::from_static("10.1.2.3");
         let out = policy
-            .request_metadata(&input, None, peer, true)
+            .request_metadata(&input, None, Some(&peer), true)
             .into_headers();
         assert_eq!(out.get("user").unwrap(), "ada");
         assert_eq!(out.get("authorization").unwrap(), "Bearer t");
