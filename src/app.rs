@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use http::{HeaderName, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::gateway::{self, Gateway};
@@ -31,11 +33,27 @@ pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>, demo_page: bool)
         .merge(builtin)
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(TraceLayer::new_for_http())
                 .layer(CatchPanicLayer::custom(panic_response)),
         )
+}
+
+/// A random UUID for requests that come without an `x-request-id`.
+#[derive(Debug, Clone, Copy)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+        let mut value = HeaderValue::from_str(text).ok()?;
+        // Unique per request: kept out of the HTTP/2 header compression tables, where it
+        // would only evict entries that later requests and responses could reuse.
+        value.set_sensitive(true);
+        Some(RequestId::new(value))
+    }
 }
 
 /// A bug must not drop the connection or leak a panic message; it is an INTERNAL error.

@@ -8,7 +8,7 @@ use crate::config::{Config, UpstreamConfig};
 use crate::errors::BusinessCodes;
 use crate::routing::RouteTable;
 use crate::routing::rule_sources;
-use crate::transcoding::JsonOptions;
+use crate::transcoding::{JsonOptions, WireJson};
 use crate::upstream::Upstreams;
 use crate::upstream::metadata::HeaderForwarding;
 use crate::{demo, descriptors};
@@ -20,6 +20,8 @@ pub struct Plan {
     pub upstreams: Vec<UpstreamConfig>,
     pub json: JsonOptions,
     pub serialize: SerializeOptions,
+    /// Direct protobuf-to-JSON writers for the reply types that allow one.
+    pub wire_json: WireJson,
     pub codes: BusinessCodes,
     pub forwarding: HeaderForwarding,
     pub max_body_bytes: usize,
@@ -67,6 +69,7 @@ impl Plan {
         let forwarding = forwarding.map_err(|p| problems.push(p));
         match (routes, codes, forwarding) {
             (Ok(routes), Ok(codes), Ok(forwarding)) if problems.is_empty() => Ok(Self {
+                wire_json: wire_json(&routes, config.json.use_proto_names),
                 pool,
                 routes,
                 upstreams,
@@ -79,4 +82,15 @@ impl Plan {
             _ => Err(problems),
         }
     }
+}
+
+/// Writers for the replies rendered whole (not a `response_body` field of them).
+fn wire_json(routes: &RouteTable, use_proto_names: bool) -> WireJson {
+    let outputs: Vec<_> = routes
+        .routes()
+        .iter()
+        .filter(|route| route.response_body.is_none())
+        .map(|route| route.method.output())
+        .collect();
+    WireJson::compile(&outputs, use_proto_names)
 }

@@ -71,8 +71,17 @@ impl Gateway {
         route: &Route,
         message: &[u8],
     ) -> Result<RenderedBody, GatewayError> {
+        let output = route.method.output();
+        if route.response_body.is_none()
+            && let Some(json) =
+                self.plan
+                    .wire_json
+                    .write(&output, message, self.plan.json.emit_unpopulated)
+        {
+            return Ok(RenderedBody::json(json.into()));
+        }
         render_response(
-            &route.method.output(),
+            &output,
             route.response_body.as_ref(),
             message,
             &self.plan.serialize,

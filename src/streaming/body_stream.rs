@@ -37,10 +37,12 @@ pub async fn body_stream(
     let (mut pump, requests, uploaded) = Pump::spawn(body, context, gateway.plan.max_body_bytes);
     let idle = call.idle_timeout;
     let open = tokio::select! {
+        // The client's own error explains a call that failed because of it.
+        biased;
+        error = pump.failed() => return Err(error),
         opened = open_stream(&call.upstream, call.grpc_path, requests, call.metadata) => {
             opened.map_err(|status| gateway.status_error(&status))?
         }
-        error = pump.failed() => return Err(error),
         () = idle_after(uploaded, idle) => return Err(silent(idle)),
     };
     match route.kind {
@@ -60,8 +62,9 @@ async fn single_response(
     idle: Duration,
 ) -> Result<Response, GatewayError> {
     let event = tokio::select! {
-        event = next_event(&mut open.messages, idle) => event,
+        biased;
         error = pump.failed() => return Err(error),
+        event = next_event(&mut open.messages, idle) => event,
     };
     let message = match event {
         Event::Message(message) => message,
@@ -108,8 +111,10 @@ impl Pump {
                     let _ = uploaded_tx.send(());
                 }
                 Err(error) => {
-                    drop(sender);
+                    // The error first: dropping the sender resets the call, and whoever sees
+                    // that reset must find the client's error already waiting.
                     let _ = error_tx.send(error);
+                    drop(sender);
                 }
             }
         });

@@ -129,8 +129,10 @@ impl Source {
     async fn next(&mut self) -> Result<Event, GatewayError> {
         match &mut self.pump {
             Some(pump) => tokio::select! {
-                event = next_event(&mut self.messages, self.idle) => Ok(event),
+                // The client's own error explains a call that failed because of it.
+                biased;
                 error = pump.failed() => Err(error),
+                event = next_event(&mut self.messages, self.idle) => Ok(event),
             },
             None => Ok(next_event(&mut self.messages, self.idle).await),
         }

@@ -27,6 +27,9 @@ mod single_field_deserializer;
 mod text_value;
 mod transcode_error;
 mod well_known;
+mod wire_json;
+#[cfg(test)]
+mod wire_json_tests;
 
 #[cfg(test)]
 mod test_request;
@@ -42,3 +45,4 @@ pub use resolve_error::ResolveError;
 pub use response::{RenderedBody, ResponseError, render_response};
 pub use text_value::ValueError;
 pub use transcode_error::TranscodeError;
+pub use wire_json::WireJson;

@@ -31,6 +31,15 @@ pub struct RenderedBody {
     pub body: Bytes,
 }
 
+impl RenderedBody {
+    pub fn json(body: Bytes) -> Self {
+        Self {
+            content_type: JSON,
+            body,
+        }
+    }
+}
+
 /// Decodes `bytes` as `output` and renders it (or its `response_body` field).
 pub fn render_response(
     output: &MessageDescriptor,

@@ -100,6 +100,46 @@ message Everything {
   repeated google.protobuf.Timestamp times = 34;
 }
 
+// Only plain fields: replies of this shape take the direct wire-to-JSON writer.
+message Plain {
+  string name = 1;
+  int32 i32 = 2;
+  int64 i64 = 3;
+  uint32 u32 = 4;
+  uint64 u64 = 5;
+  sint32 s32 = 6;
+  sint64 s64 = 7;
+  fixed32 fx32 = 8;
+  fixed64 fx64 = 9;
+  sfixed32 sfx32 = 10;
+  sfixed64 sfx64 = 11;
+  double dbl = 12;
+  float flt = 13;
+  bool flag = 14;
+  bytes data = 15;
+  Color color = 16;
+  repeated string tags = 17;
+  repeated Color colors = 18;
+  repeated int64 numbers = 19;
+  repeated double ratios = 20;
+  Address address = 21;
+  repeated Address addresses = 22;
+  google.protobuf.Timestamp when = 23;
+  repeated google.protobuf.Timestamp times = 24;
+  oneof choice {
+    string choice_text = 25;
+    int32 choice_number = 26;
+    Address choice_address = 27;
+  }
+  optional int32 opt = 28;
+  Plain child = 29;
+  repeated sint32 deltas = 30 [packed = false];
+  string renamed = 31 [json_name = "customName"];
+  repeated bool flags = 32;
+  repeated fixed32 fixeds = 33;
+  repeated float floats = 34;
+}
+
 message UpdateBookRequest {
   Book book = 1;
   google.protobuf.FieldMask update_mask = 2;

@@ -7,7 +7,7 @@
 //! plain HTTP (an error page from a proxy) mapped by its status code instead of decoded as
 //! gRPC frames. tonic's `Streaming` still decodes the response frames and trailers.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::alphabet;
@@ -86,14 +86,22 @@ pub async fn call_unary(
             trailers,
         })
     };
-    tokio::time::timeout(deadline, exchange)
-        .await
-        .unwrap_or_else(|_| {
-            Err(Status::deadline_exceeded(format!(
-                "the backend did not answer within {} ms",
-                deadline.as_millis()
-            )))
-        })
+    let started = Instant::now();
+    let expired = || {
+        Status::deadline_exceeded(format!(
+            "the backend did not answer within {} ms",
+            deadline.as_millis()
+        ))
+    };
+    match tokio::time::timeout(deadline, exchange).await {
+        // A backend enforcing the same `grpc-timeout` may get there first, and tonic-based
+        // ones report that as CANCELLED ("Timeout expired").
+        Ok(Err(status)) if status.code() == Code::Cancelled && started.elapsed() >= deadline => {
+            Err(expired())
+        }
+        Ok(result) => result,
+        Err(_) => Err(expired()),
+    }
 }
 
 /// Opens a call fed by `requests`; resolves when the backend's response headers arrive.
