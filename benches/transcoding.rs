@@ -3,8 +3,10 @@
 //! - `json_to_proto`: `build_request` with `body: "*"` on `demo.v1.User` (small, ~100 KiB
 //!   through many `tags`), and the GetUser shape (`GET /v1/users/{user_id}`: a path binding, no
 //!   body).
-//! - `proto_to_json`: `render_response` of `demo.v1.User` (small, ~100 KiB) and of a ~100 KiB
-//!   `demo.v1.ListUsersResponse` (nested messages, enums, Timestamps).
+//! - `proto_to_json`: `render_response` (the general path: `DynamicMessage` then serde) of
+//!   `demo.v1.User` (small, ~100 KiB) and of a ~100 KiB `demo.v1.ListUsersResponse` (nested
+//!   messages, enums, Timestamps), and `*_direct`: the wire-to-JSON writer the gateway uses
+//!   for these types.
 //!
 //! Descriptors come from the demo's embedded descriptor set (`h2gate::demo::DESCRIPTOR_SET`),
 //! loaded with `h2gate::descriptors::load` as the gateway does.
@@ -15,7 +17,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use h2gate::config::DescriptorsConfig;
 use h2gate::transcoding::{
-    BodyRule, FieldPath, JsonOptions, RequestParts, build_request, render_response,
+    BodyRule, FieldPath, JsonOptions, RequestParts, WireJson, build_request, render_response,
 };
 use prost::Message;
 use prost_reflect::{DescriptorPool, MessageDescriptor};
@@ -129,8 +131,33 @@ fn bench_proto_to_json(c: &mut Criterion) {
         ),
     ];
 
+    // The direct writer the gateway uses for these plain types, against the same bytes.
+    let writers = WireJson::compile([&user, &list], json.use_proto_names);
+
     let mut group = c.benchmark_group("proto_to_json");
     for (label, desc, bytes) in &cases {
+        let direct = writers
+            .write(desc, bytes, json.emit_unpopulated)
+            .expect("a direct writer");
+        assert_eq!(
+            direct,
+            render_response(desc, None, bytes, &options, json.use_proto_names)
+                .expect("renders")
+                .body,
+            "both paths write the same JSON"
+        );
+        group.throughput(Throughput::Bytes(direct.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new(format!("{label}_direct"), direct.len()),
+            bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    writers
+                        .write(desc, black_box(bytes), json.emit_unpopulated)
+                        .expect("writes")
+                })
+            },
+        );
         let rendered =
             render_response(desc, None, bytes, &options, json.use_proto_names).expect("renders");
         // Throughput in JSON bytes produced (the protobuf input is a bit smaller).

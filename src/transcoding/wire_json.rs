@@ -227,11 +227,17 @@ fn write_message(
         return None;
     }
     let writer = table.get(index)?;
-    let occurrences = scan(writer, bytes)?;
+    let mut occurrences = scan(writer, bytes)?;
+    // Grouped by field, wire order kept within each: one pass writes them all.
+    occurrences.sort_by_key(|o| o.field);
+    let mut rest = occurrences.as_slice();
     out.push(b'{');
     let mut first = true;
     for (position, field) in writer.fields.iter().enumerate() {
-        let mut values = occurrences.iter().filter(|o| o.field == position);
+        let run = rest.iter().take_while(|o| o.field == position).count();
+        let (this_field, later) = rest.split_at(run);
+        rest = later;
+        let mut values = this_field.iter();
         if field.repeated {
             let mut items = Vec::new();
             for occurrence in values {
