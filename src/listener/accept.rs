@@ -141,6 +141,9 @@ fn connection_builder(limits: ConnectionLimits) -> Builder<TokioExecutor> {
         .max_pending_accept_reset_streams(Some(50))
         .initial_stream_window_size(Some(256 * 1024))
         .initial_connection_window_size(Some(1024 * 1024))
+        // Response data queued per stream before the body producer waits (hyper: 400 KiB):
+        // one large streamed message fits, a fast backend cannot run far ahead of the client.
+        .max_send_buf_size(128 * 1024)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20))
         .enable_connect_protocol();
