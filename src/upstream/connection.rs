@@ -108,42 +108,54 @@ impl Connection {
     /// A handle ready to open one stream, connecting first if there is no live connection.
     /// Concurrent callers wait for a single connection attempt and share its outcome.
     pub async fn ready(&self) -> Result<SendRequest<Bytes>, Status> {
+        let (sender, closed) = self.live().await?;
+        match sender.ready().await {
+            Ok(sender) => Ok(sender),
+            Err(_) => {
+                // The connection is going away (a GOAWAY from a backend restarting, or it
+                // broke): nothing was sent yet, so this call may go on a new connection.
+                closed.store(true, Ordering::Release);
+                let (sender, _) = self.live().await?;
+                sender.ready().await.map_err(|err| {
+                    Status::unavailable(format!("the backend connection failed: {err}"))
+                })
+            }
+        }
+    }
+
+    /// The live connection's handle and closed flag, connecting if there is none.
+    async fn live(&self) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), Status> {
         let seen = self.attempts.load(Ordering::Acquire);
         let mut slot = self.slot.lock().await;
-        let sender = match &slot.live {
-            Some(live) if !live.closed.load(Ordering::Acquire) => live.sender.clone(),
-            _ => {
-                slot.live = None;
-                if self.attempts.load(Ordering::Acquire) != seen
-                    && let Some(error) = &slot.last_error
-                {
-                    // An attempt ran while this caller waited for the lock, and failed.
-                    return Err(error.clone());
-                }
-                self.attempts.fetch_add(1, Ordering::AcqRel);
-                match connect(&self.target).await {
-                    Ok(live) => {
-                        let sender = live.sender.clone();
-                        slot.live = Some(live);
-                        slot.last_error = None;
-                        self.avoid_until_ms.store(0, Ordering::Relaxed);
-                        sender
-                    }
-                    Err(error) => {
-                        slot.last_error = Some(error.clone());
-                        let retry = u64::try_from(RETRY_AFTER_FAILURE.as_millis()).unwrap_or(0);
-                        self.avoid_until_ms
-                            .store(self.elapsed_ms().saturating_add(retry), Ordering::Relaxed);
-                        return Err(error);
-                    }
-                }
+        if let Some(live) = &slot.live
+            && !live.closed.load(Ordering::Acquire)
+        {
+            return Ok((live.sender.clone(), Arc::clone(&live.closed)));
+        }
+        slot.live = None;
+        if self.attempts.load(Ordering::Acquire) != seen
+            && let Some(error) = &slot.last_error
+        {
+            // An attempt ran while this caller waited for the lock, and failed.
+            return Err(error.clone());
+        }
+        self.attempts.fetch_add(1, Ordering::AcqRel);
+        match connect(&self.target).await {
+            Ok(live) => {
+                let handle = (live.sender.clone(), Arc::clone(&live.closed));
+                slot.live = Some(live);
+                slot.last_error = None;
+                self.avoid_until_ms.store(0, Ordering::Relaxed);
+                Ok(handle)
             }
-        };
-        drop(slot);
-        sender
-            .ready()
-            .await
-            .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))
+            Err(error) => {
+                slot.last_error = Some(error.clone());
+                let retry = u64::try_from(RETRY_AFTER_FAILURE.as_millis()).unwrap_or(0);
+                self.avoid_until_ms
+                    .store(self.elapsed_ms().saturating_add(retry), Ordering::Relaxed);
+                Err(error)
+            }
+        }
     }
 }
 

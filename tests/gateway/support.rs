@@ -936,12 +936,18 @@ impl CountingBackend {
         }
     }
 
-    /// Graceful stop: the listener closes at once, open connections get a GOAWAY and are
-    /// waited for (up to 5 s, then dropped).
-    pub async fn stop(mut self) {
+    /// Starts a graceful stop without waiting for it: the listener closes at once, open
+    /// connections get a GOAWAY and may finish their calls.
+    pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Graceful stop: the listener closes at once, open connections get a GOAWAY and are
+    /// waited for (up to 5 s, then dropped).
+    pub async fn stop(mut self) {
+        self.begin_stop();
         if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
             .await
             .is_err()

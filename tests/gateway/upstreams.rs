@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::support::{
@@ -385,4 +385,41 @@ async fn an_endpoint_that_comes_back_gets_calls_again() {
     gateway.shutdown().await;
     live.stop().await;
     returned.stop().await;
+}
+
+#[tokio::test]
+async fn calls_during_a_backend_drain_go_to_its_replacement() {
+    let mut old = CountingBackend::start().await;
+    let addr = old.addr;
+    let gateway = gateway_for(&[h2c(addr)], "").await;
+    let client = gateway.client().await;
+    assert_eq!(client.get_ok("/v1/users/42").await["userId"], "42");
+
+    // A slow call keeps the old backend's connection open while it drains.
+    let slow_body = json!({"name": "slow", "delayMs": 1500});
+    let slow = client.say_hello(&[], &slow_body);
+    let replace = async {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while old.counts.requests() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the slow call never reached the backend"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // GOAWAY on the gateway's connection, listener closed; a new backend takes the port.
+        old.begin_stop();
+        let new = CountingBackend::serve(rebind(addr).await, None);
+        // A new call must not be sent on the connection that is going away.
+        let reply = get_within(&client, "/v1/users/42").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(new.counts.requests(), 1, "served by the replacement");
+        new
+    };
+    let (slow_reply, new) = tokio::join!(slow, replace);
+    assert_eq!(slow_reply.status, StatusCode::OK, "{}", slow_reply.text());
+    assert_eq!(slow_reply.json()["message"], "Hello, slow!");
+    gateway.shutdown().await;
+    new.stop().await;
+    old.stop().await;
 }
