@@ -29,9 +29,14 @@ pub async fn next_event(messages: &mut Streaming<Bytes>, idle: Duration) -> Even
     };
     match tokio::time::timeout(idle, step).await {
         Ok(event) => event,
-        Err(_) => Event::Failed(Status::deadline_exceeded(format!(
-            "the backend sent nothing for {} ms",
-            idle.as_millis()
-        ))),
+        Err(_) => Event::Failed(silent_for(idle)),
     }
+}
+
+/// DEADLINE_EXCEEDED for a backend that sent nothing for `idle`.
+pub fn silent_for(idle: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "the backend sent nothing for {} ms",
+        idle.as_millis()
+    ))
 }

@@ -18,7 +18,7 @@ use tonic::codec::Streaming;
 
 use super::Framing;
 use super::body_stream::Pump;
-use super::message_stream::{Event, next_event};
+use super::message_stream::{Event, next_event, silent_for};
 use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway};
 use crate::routing::Route;
@@ -35,9 +35,12 @@ pub async fn server_stream(
     framing: Framing,
 ) -> Result<Response, GatewayError> {
     let requests = futures_util::stream::once(std::future::ready(Ok(message)));
-    let open = open_stream(&call.upstream, call.grpc_path, requests, call.metadata)
-        .await
-        .map_err(|status| gateway.status_error(&status))?;
+    let opening = open_stream(&call.upstream, call.grpc_path, requests, call.metadata);
+    // A backend that takes the call but never answers is cut like a silent stream.
+    let open = match tokio::time::timeout(call.idle_timeout, opening).await {
+        Ok(opened) => opened.map_err(|status| gateway.status_error(&status))?,
+        Err(_) => return Err(gateway.status_error(&silent_for(call.idle_timeout))),
+    };
     stream_response(gateway, route, open, framing, call.idle_timeout, None).await
 }
 

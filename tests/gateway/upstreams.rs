@@ -423,3 +423,41 @@ async fn calls_during_a_backend_drain_go_to_its_replacement() {
     new.stop().await;
     old.stop().await;
 }
+
+/// An HTTP/2 server that takes every call and never answers it.
+async fn mute_backend() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                let mut held = Vec::new();
+                while let Some(Ok(call)) = connection.accept().await {
+                    held.push(call);
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_is_cut_at_the_deadline() {
+    let (addr, backend) = mute_backend().await;
+    let gateway = gateway_for(
+        &[h2c(addr)],
+        "timeout_ms = 300\nstream_idle_timeout_ms = 300",
+    )
+    .await;
+    let client = gateway.client().await;
+    // Unary: the call's deadline; server streaming: the idle timeout, headers included.
+    for path in ["/v1/users/42", "/v1/users:stream?count=5"] {
+        let reply = get_within(&client, path).await;
+        assert_error(&reply, 504, "DEADLINE_EXCEEDED", 20001);
+    }
+    gateway.shutdown().await;
+    backend.abort();
+}
