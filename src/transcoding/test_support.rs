@@ -140,6 +140,18 @@ message Plain {
   repeated float floats = 34;
 }
 
+// Maps of every key kind, written directly too (entries in wire order).
+message WithMaps {
+  map<string, int32> counts = 1;
+  map<int64, Address> places = 2;
+  map<bool, Color> switches = 3;
+  map<sint32, string> names = 4;
+  map<fixed64, google.protobuf.Timestamp> moments = 5;
+  map<uint32, bytes> blobs = 6;
+  map<string, double> ratios = 7;
+  string label = 8;
+}
+
 message UpdateBookRequest {
   Book book = 1;
   google.protobuf.FieldMask update_mask = 2;

@@ -2,13 +2,15 @@
 //!
 //! The general path decodes a reply into a `DynamicMessage` (a map of boxed values) and then
 //! serializes that; on a small reply that is most of the gateway's transcoding time. For a
-//! message type whose fields are all scalars, strings, bytes, enums, `Timestamp`s and messages
-//! of such types (repeated or not), a writer compiled once per type reads the wire format and
+//! message type whose fields are all scalars, strings, bytes, enums, `Timestamp`s, maps and
+//! messages of such types (repeated or not), a writer compiled once per type reads the wire format and
 //! writes the JSON directly, with the same output as the general path (`prost-reflect`'s
-//! mapping, through the same `serde_json` primitives). Anything else — maps, `Any`, `Struct`,
-//! wrappers, extensions, groups — keeps the general path, and so does any reply the writer
-//! does not fully understand (malformed bytes, a message field sent twice, two members of one
-//! oneof): it answers `None` and the general path decides, errors included.
+//! mapping, through the same `serde_json` primitives; map entries in wire order, where the
+//! general path's order is a hash map's). Anything else — `Any`, `Struct`, wrappers, other
+//! well-known types, extensions, groups — keeps the general path, and so does any reply the
+//! writer does not fully understand (malformed bytes, a message field sent twice, two members
+//! of one oneof, a map key sent twice): it answers `None` and the general path decides, errors
+//! included.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +49,8 @@ struct FieldWriter {
     presence: bool,
     /// The oneof it belongs to, if any (only one member may be set).
     oneof: Option<usize>,
+    /// For a map field: the key's kind (`kind` is then the value's).
+    map_key: Option<ValueKind>,
 }
 
 #[derive(Debug)]
@@ -147,7 +151,14 @@ impl Table {
         let mut fields = Vec::new();
         let mut by_number = HashMap::new();
         for field in message.fields() {
-            let kind = self.kind(&field, use_proto_names)?;
+            let (kind, map_key) = match field.kind() {
+                Kind::Message(entry) if field.is_map() => {
+                    let key = map_key_kind(&entry.map_entry_key_field())?;
+                    let value = self.kind(&entry.map_entry_value_field(), use_proto_names)?;
+                    (value, Some(key))
+                }
+                _ => (self.kind(&field, use_proto_names)?, None),
+            };
             let name = if use_proto_names {
                 field.name()
             } else {
@@ -163,6 +174,7 @@ impl Table {
                 oneof: field
                     .containing_oneof()
                     .and_then(|o| oneofs.iter().position(|name| name == o.full_name())),
+                map_key,
             });
         }
         self.writers[index] = Some(MessageWriter { fields, by_number });
@@ -170,7 +182,7 @@ impl Table {
     }
 
     fn kind(&mut self, field: &FieldDescriptor, use_proto_names: bool) -> Option<ValueKind> {
-        if field.is_map() || field.is_group() {
+        if field.is_group() {
             return None;
         }
         Some(match field.kind() {
@@ -195,6 +207,25 @@ impl Table {
             Kind::Message(m) => ValueKind::Message(self.add(&m, use_proto_names)?),
         })
     }
+}
+
+/// The kinds a map key may have, by the protobuf spec (written as JSON strings).
+fn map_key_kind(field: &FieldDescriptor) -> Option<ValueKind> {
+    Some(match field.kind() {
+        Kind::Int32 => ValueKind::Int32,
+        Kind::Int64 => ValueKind::Int64,
+        Kind::Uint32 => ValueKind::Uint32,
+        Kind::Uint64 => ValueKind::Uint64,
+        Kind::Sint32 => ValueKind::Sint32,
+        Kind::Sint64 => ValueKind::Sint64,
+        Kind::Fixed32 => ValueKind::Fixed32,
+        Kind::Fixed64 => ValueKind::Fixed64,
+        Kind::Sfixed32 => ValueKind::Sfixed32,
+        Kind::Sfixed64 => ValueKind::Sfixed64,
+        Kind::Bool => ValueKind::Bool,
+        Kind::String => ValueKind::String,
+        _ => return None,
+    })
 }
 
 /// Replies nest at most this deep on the fast path (the general path has its own limit).
@@ -238,6 +269,23 @@ fn write_message(
         let (this_field, later) = rest.split_at(run);
         rest = later;
         let mut values = this_field.iter();
+        if let Some(key_kind) = &field.map_key {
+            if this_field.is_empty() && !emit_unpopulated {
+                continue;
+            }
+            separator(out, &mut first);
+            out.extend_from_slice(field.key.as_bytes());
+            write_map(
+                table,
+                key_kind,
+                &field.kind,
+                this_field,
+                emit_unpopulated,
+                out,
+                depth,
+            )?;
+            continue;
+        }
         if field.repeated {
             let mut items = Vec::new();
             for occurrence in values {
@@ -253,7 +301,7 @@ fn write_message(
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(table, field, *item, emit_unpopulated, out, depth)?;
+                write_value(table, &field.kind, *item, emit_unpopulated, out, depth)?;
             }
             out.push(b']');
             continue;
@@ -263,7 +311,7 @@ fn write_message(
             let Some(value) = last else { continue };
             separator(out, &mut first);
             out.extend_from_slice(field.key.as_bytes());
-            write_value(table, field, value, emit_unpopulated, out, depth)?;
+            write_value(table, &field.kind, value, emit_unpopulated, out, depth)?;
             continue;
         }
         // Without presence: a value equal to the default counts as unset (-0.0 included),
@@ -276,8 +324,8 @@ fn write_message(
         separator(out, &mut first);
         out.extend_from_slice(field.key.as_bytes());
         match value {
-            Some(value) => write_value(table, field, value, emit_unpopulated, out, depth)?,
-            None => write_default(field, out)?,
+            Some(value) => write_value(table, &field.kind, value, emit_unpopulated, out, depth)?,
+            None => write_default(&field.kind, out)?,
         }
     }
     out.push(b'}');
@@ -346,6 +394,9 @@ fn scan<'a>(writer: &MessageWriter, mut bytes: &'a [u8]) -> Option<Vec<Occurrenc
 
 fn wire_type_fits(field: &FieldWriter, value: Raw<'_>) -> bool {
     use ValueKind as K;
+    if field.map_key.is_some() {
+        return matches!(value, Raw::Bytes(_));
+    }
     match (&field.kind, value) {
         (K::String | K::Bytes | K::Message(_) | K::Timestamp, Raw::Bytes(_)) => true,
         (_, Raw::Bytes(_)) => field.repeated, // packed
@@ -406,9 +457,9 @@ fn is_default(field: &FieldWriter, value: Raw<'_>) -> Option<bool> {
     })
 }
 
-fn write_default(field: &FieldWriter, out: &mut Vec<u8>) -> Option<()> {
+fn write_default(kind: &ValueKind, out: &mut Vec<u8>) -> Option<()> {
     use ValueKind as K;
-    let text: &[u8] = match &field.kind {
+    let text: &[u8] = match kind {
         K::Double | K::Float => b"0.0",
         K::Int64 | K::Uint64 | K::Sint64 | K::Fixed64 | K::Sfixed64 => b"\"0\"",
         K::Bool => b"false",
@@ -425,7 +476,7 @@ fn write_default(field: &FieldWriter, out: &mut Vec<u8>) -> Option<()> {
 
 fn write_value(
     table: &[MessageWriter],
-    field: &FieldWriter,
+    kind: &ValueKind,
     value: Raw<'_>,
     emit_unpopulated: bool,
     out: &mut Vec<u8>,
@@ -433,7 +484,7 @@ fn write_value(
 ) -> Option<()> {
     use ValueKind as K;
     let mut json = serde_json::Serializer::new(&mut *out);
-    match (&field.kind, value) {
+    match (kind, value) {
         (K::Double, Raw::Fixed64(bits)) => write_f64(f64::from_bits(bits), out),
         (K::Float, Raw::Fixed32(bits)) => write_f32(f32::from_bits(bits), out),
         (K::Int32, Raw::Varint(v)) => json.serialize_i32(v as i32).ok()?,
@@ -461,6 +512,103 @@ fn write_value(
         (K::Message(index), Raw::Bytes(b)) => {
             write_message(table, *index, b, emit_unpopulated, out, depth + 1)?
         }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// A map field's entries as a JSON object. Entries are written in wire order; a key sent
+/// twice (the later entry wins) is left to the general path.
+fn write_map(
+    table: &[MessageWriter],
+    key_kind: &ValueKind,
+    value_kind: &ValueKind,
+    entries: &[Occurrence<'_>],
+    emit_unpopulated: bool,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Option<()> {
+    // Where each written key sits in `out`, to catch a key sent twice (however encoded).
+    let mut keys: Vec<(usize, usize)> = Vec::with_capacity(entries.len());
+    out.push(b'{');
+    for (i, entry) in entries.iter().enumerate() {
+        let Raw::Bytes(mut bytes) = entry.value else {
+            return None;
+        };
+        let (mut key, mut value) = (None, None);
+        while !bytes.is_empty() {
+            let tag = varint(&mut bytes)?;
+            let raw = match tag & 7 {
+                0 => Raw::Varint(varint(&mut bytes)?),
+                1 => Raw::Fixed64(u64::from_le_bytes(take(&mut bytes, 8)?.try_into().ok()?)),
+                2 => {
+                    let len = usize::try_from(varint(&mut bytes)?).ok()?;
+                    Raw::Bytes(take(&mut bytes, len)?)
+                }
+                5 => Raw::Fixed32(u32::from_le_bytes(take(&mut bytes, 4)?.try_into().ok()?)),
+                _ => return None,
+            };
+            match tag >> 3 {
+                1 => key = Some(raw),
+                2 => value = Some(raw),
+                0 => return None,
+                _ => {}
+            }
+        }
+        let key = key.unwrap_or(match key_kind {
+            ValueKind::String => Raw::Bytes(&[]),
+            ValueKind::Fixed64 | ValueKind::Sfixed64 => Raw::Fixed64(0),
+            ValueKind::Fixed32 | ValueKind::Sfixed32 => Raw::Fixed32(0),
+            _ => Raw::Varint(0),
+        });
+        if i > 0 {
+            out.push(b',');
+        }
+        let start = out.len();
+        write_map_key(key_kind, key, out)?;
+        let end = out.len();
+        if keys.iter().any(|&(s, e)| out[s..e] == out[start..end]) {
+            return None;
+        }
+        keys.push((start, end));
+        out.push(b':');
+        match value {
+            Some(value) => write_value(table, value_kind, value, emit_unpopulated, out, depth)?,
+            // A missing value is the value type's default (an empty message included).
+            None => match value_kind {
+                ValueKind::Message(index) => {
+                    write_message(table, *index, &[], emit_unpopulated, out, depth + 1)?
+                }
+                ValueKind::Timestamp => write_timestamp(&[], out)?,
+                kind => write_default(kind, out)?,
+            },
+        }
+    }
+    out.push(b'}');
+    Some(())
+}
+
+/// A map key as its JSON string: integers in decimal, booleans as `"true"`/`"false"`.
+fn write_map_key(kind: &ValueKind, key: Raw<'_>, out: &mut Vec<u8>) -> Option<()> {
+    use ValueKind as K;
+    match (kind, key) {
+        (K::String, Raw::Bytes(b)) => {
+            let text = std::str::from_utf8(b).ok()?;
+            serde_json::Serializer::new(out).serialize_str(text).ok()?;
+        }
+        (K::Bool, Raw::Varint(v)) => {
+            out.extend_from_slice(if v != 0 { b"\"true\"" } else { b"\"false\"" })
+        }
+        (K::Int32, Raw::Varint(v)) => quoted(v as i32, out),
+        (K::Int64, Raw::Varint(v)) => quoted(v as i64, out),
+        (K::Uint32, Raw::Varint(v)) => quoted(v as u32, out),
+        (K::Uint64, Raw::Varint(v)) => quoted(v, out),
+        (K::Sint32, Raw::Varint(v)) => quoted(zigzag32(v as u32), out),
+        (K::Sint64, Raw::Varint(v)) => quoted(zigzag64(v), out),
+        (K::Fixed32, Raw::Fixed32(v)) => quoted(v, out),
+        (K::Sfixed32, Raw::Fixed32(v)) => quoted(v as i32, out),
+        (K::Fixed64, Raw::Fixed64(v)) => quoted(v, out),
+        (K::Sfixed64, Raw::Fixed64(v)) => quoted(v as i64, out),
         _ => return None,
     }
     Some(())
