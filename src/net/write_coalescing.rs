@@ -19,6 +19,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// stays small and a bulk transfer is not copied twice.
 const MAX_BUFFERED: usize = 64 * 1024;
 
+/// Buffer capacity kept between flushes (more is freed: many connections sit idle).
+const KEPT_CAPACITY: usize = 16 * 1024;
+
 /// A stream whose writes are held until a flush, and whose flushes yield once first.
 #[derive(Debug)]
 pub struct CoalescingStream<T> {
@@ -58,9 +61,9 @@ impl<T: AsyncWrite + Unpin> CoalescingStream<T> {
         }
         self.pending.clear();
         self.written = 0;
-        // A burst's buffer is not kept for an idle connection.
-        if self.pending.capacity() > MAX_BUFFERED {
-            self.pending.shrink_to(MAX_BUFFERED);
+        // A burst's buffer is not kept for an idle connection: a few answers' worth stays.
+        if self.pending.capacity() > KEPT_CAPACITY {
+            self.pending = Vec::new();
         }
         Poll::Ready(Ok(()))
     }
