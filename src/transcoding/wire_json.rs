@@ -153,7 +153,7 @@ impl Table {
         for field in message.fields() {
             let (kind, map_key) = match field.kind() {
                 Kind::Message(entry) if field.is_map() => {
-                    let key = map_key_kind(&entry.map_entry_key_field())?;
+                    let key = map_key_kind(&entry.map_entry_key_field().kind())?;
                     let value = self.kind(&entry.map_entry_value_field(), use_proto_names)?;
                     (value, Some(key))
                 }
@@ -188,30 +188,20 @@ impl Table {
         Some(match field.kind() {
             Kind::Double => ValueKind::Double,
             Kind::Float => ValueKind::Float,
-            Kind::Int32 => ValueKind::Int32,
-            Kind::Int64 => ValueKind::Int64,
-            Kind::Uint32 => ValueKind::Uint32,
-            Kind::Uint64 => ValueKind::Uint64,
-            Kind::Sint32 => ValueKind::Sint32,
-            Kind::Sint64 => ValueKind::Sint64,
-            Kind::Fixed32 => ValueKind::Fixed32,
-            Kind::Fixed64 => ValueKind::Fixed64,
-            Kind::Sfixed32 => ValueKind::Sfixed32,
-            Kind::Sfixed64 => ValueKind::Sfixed64,
-            Kind::Bool => ValueKind::Bool,
-            Kind::String => ValueKind::String,
             Kind::Bytes => ValueKind::Bytes,
             Kind::Enum(e) if e.full_name() == "google.protobuf.NullValue" => return None,
             Kind::Enum(e) => ValueKind::Enum(e),
             Kind::Message(m) if m.full_name() == TIMESTAMP => ValueKind::Timestamp,
             Kind::Message(m) => ValueKind::Message(self.add(&m, use_proto_names)?),
+            key_kind => map_key_kind(&key_kind)?,
         })
     }
 }
 
-/// The kinds a map key may have, by the protobuf spec (written as JSON strings).
-fn map_key_kind(field: &FieldDescriptor) -> Option<ValueKind> {
-    Some(match field.kind() {
+/// The kinds a map key may have, by the protobuf spec (written as JSON strings): the integers,
+/// bool and string.
+fn map_key_kind(kind: &Kind) -> Option<ValueKind> {
+    Some(match kind {
         Kind::Int32 => ValueKind::Int32,
         Kind::Int64 => ValueKind::Int64,
         Kind::Uint32 => ValueKind::Uint32,
@@ -345,22 +335,7 @@ fn scan<'a>(writer: &MessageWriter, mut bytes: &'a [u8]) -> Option<Vec<Occurrenc
     let mut occurrences = Vec::with_capacity(writer.fields.len());
     let mut oneof_seen: u64 = 0;
     while !bytes.is_empty() {
-        let key = varint(&mut bytes)?;
-        let number = u32::try_from(key >> 3).ok()?;
-        let wire_type = key & 7;
-        let value = match wire_type {
-            0 => Raw::Varint(varint(&mut bytes)?),
-            1 => Raw::Fixed64(u64::from_le_bytes(take(&mut bytes, 8)?.try_into().ok()?)),
-            2 => {
-                let len = usize::try_from(varint(&mut bytes)?).ok()?;
-                Raw::Bytes(take(&mut bytes, len)?)
-            }
-            5 => Raw::Fixed32(u32::from_le_bytes(take(&mut bytes, 4)?.try_into().ok()?)),
-            _ => return None,
-        };
-        if number == 0 {
-            return None;
-        }
+        let (number, value) = field_value(&mut bytes)?;
         let Some(&field) = writer.by_number.get(&number) else {
             continue; // unknown fields are not part of the JSON
         };
@@ -390,6 +365,23 @@ fn scan<'a>(writer: &MessageWriter, mut bytes: &'a [u8]) -> Option<Vec<Occurrenc
         occurrences.push(Occurrence { field, value });
     }
     Some(occurrences)
+}
+
+/// The next field's number (never 0) and value; `None` for groups and malformed bytes.
+fn field_value<'a>(bytes: &mut &'a [u8]) -> Option<(u32, Raw<'a>)> {
+    let key = varint(bytes)?;
+    let number = u32::try_from(key >> 3).ok().filter(|&n| n != 0)?;
+    let value = match key & 7 {
+        0 => Raw::Varint(varint(bytes)?),
+        1 => Raw::Fixed64(u64::from_le_bytes(take(bytes, 8)?.try_into().ok()?)),
+        2 => {
+            let len = usize::try_from(varint(bytes)?).ok()?;
+            Raw::Bytes(take(bytes, len)?)
+        }
+        5 => Raw::Fixed32(u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?)),
+        _ => return None,
+    };
+    Some((number, value))
 }
 
 fn wire_type_fits(field: &FieldWriter, value: Raw<'_>) -> bool {
@@ -537,21 +529,9 @@ fn write_map(
         };
         let (mut key, mut value) = (None, None);
         while !bytes.is_empty() {
-            let tag = varint(&mut bytes)?;
-            let raw = match tag & 7 {
-                0 => Raw::Varint(varint(&mut bytes)?),
-                1 => Raw::Fixed64(u64::from_le_bytes(take(&mut bytes, 8)?.try_into().ok()?)),
-                2 => {
-                    let len = usize::try_from(varint(&mut bytes)?).ok()?;
-                    Raw::Bytes(take(&mut bytes, len)?)
-                }
-                5 => Raw::Fixed32(u32::from_le_bytes(take(&mut bytes, 4)?.try_into().ok()?)),
-                _ => return None,
-            };
-            match tag >> 3 {
-                1 => key = Some(raw),
-                2 => value = Some(raw),
-                0 => return None,
+            match field_value(&mut bytes)? {
+                (1, raw) => key = Some(raw),
+                (2, raw) => value = Some(raw),
                 _ => {}
             }
         }
