@@ -15,7 +15,8 @@ pub use plan::Plan;
 
 use crate::upstream::Upstreams;
 
-/// The state one worker serves with: the shared plan and that worker's own channels.
+/// The state one worker serves with: the shared plan and that worker's own upstream
+/// connections.
 pub struct Gateway {
     pub plan: Arc<Plan>,
     pub upstreams: Upstreams,

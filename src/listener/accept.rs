@@ -29,11 +29,10 @@ pub struct ConnectionLimits {
     pub max_concurrent_streams: u32,
 }
 
-/// The client's address, put in every request's extensions (for `x-forwarded-for`).
+/// The client's IP, put in every request's extensions (for `x-forwarded-for`), as a header
+/// value rendered once per connection rather than per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerAddr {
-    pub addr: SocketAddr,
-    /// The IP as a header value, rendered once per connection rather than per request.
     pub ip: HeaderValue,
 }
 
@@ -41,7 +40,7 @@ impl PeerAddr {
     pub fn new(addr: SocketAddr) -> Self {
         let ip = HeaderValue::try_from(addr.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        Self { addr, ip }
+        Self { ip }
     }
 }
 

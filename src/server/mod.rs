@@ -1,5 +1,6 @@
-//! Starting and stopping a whole gateway: embedded demo, plan, TLS, listener, worker threads
-//! (each with its own upstream channels), readiness. `h2gate serve` and the integration tests both go through `start`.
+//! Starting and stopping a whole gateway: embedded demo, plan, TLS, listening sockets, worker
+//! threads (each with its own upstream connections), readiness. `h2gate serve` and the
+//! integration tests both go through `start`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -24,7 +24,7 @@ use crate::gateway::{CallSetup, Gateway};
 use crate::routing::Route;
 use crate::transcoding::RenderedBody;
 use crate::upstream::metadata::copy_to_response;
-use crate::upstream::{OpenStream, open_stream};
+use crate::upstream::{OpenStream, open_single};
 
 /// Calls a server-streaming method with one request message and streams the replies.
 pub async fn server_stream(
@@ -34,8 +34,7 @@ pub async fn server_stream(
     call: CallSetup,
     framing: Framing,
 ) -> Result<Response, GatewayError> {
-    let requests = futures_util::stream::once(std::future::ready(Ok(message)));
-    let opening = open_stream(&call.upstream, call.grpc_path, requests, call.metadata);
+    let opening = open_single(&call.upstream, call.grpc_path, message, call.metadata);
     // A backend that takes the call but never answers is cut like a silent stream.
     let open = match tokio::time::timeout(call.idle_timeout, opening).await {
         Ok(opened) => opened.map_err(|status| gateway.status_error(&status))?,

@@ -71,10 +71,7 @@ pub fn render_response(
         field.json_name()
     };
     let selected = whole.get(key).cloned().unwrap_or(serde_json::Value::Null);
-    Ok(RenderedBody {
-        content_type: JSON,
-        body: serde_json::to_vec(&selected)?.into(),
-    })
+    Ok(RenderedBody::json(serde_json::to_vec(&selected)?.into()))
 }
 
 fn render_message(
@@ -86,10 +83,7 @@ fn render_message(
     }
     let mut body = Vec::with_capacity(128);
     message.serialize_with_options(&mut serde_json::Serializer::new(&mut body), options)?;
-    Ok(RenderedBody {
-        content_type: JSON,
-        body: body.into(),
-    })
+    Ok(RenderedBody::json(body.into()))
 }
 
 fn http_body(message: &DynamicMessage) -> RenderedBody {

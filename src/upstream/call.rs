@@ -63,13 +63,10 @@ pub async fn call_unary(
         metadata.insert("grpc-timeout", value);
     }
     let exchange = async move {
-        let (response, mut send, in_flight) = start(upstream, path, metadata).await?;
-        send.send_data(grpc_frame(&message), true)
-            .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))?;
         let OpenStream {
             headers,
             mut messages,
-        } = opened(response, in_flight).await?;
+        } = open_single(upstream, path, message, metadata).await?;
         let message = messages
             .message()
             .await?
@@ -102,6 +99,20 @@ pub async fn call_unary(
         Ok(result) => result,
         Err(_) => Err(expired()),
     }
+}
+
+/// Opens a call with one request `message` (unary and server streaming); resolves when the
+/// backend's response headers arrive.
+pub async fn open_single(
+    upstream: &Balancer,
+    path: PathAndQuery,
+    message: Bytes,
+    metadata: MetadataMap,
+) -> Result<OpenStream, Status> {
+    let (response, mut send, in_flight) = start(upstream, path, metadata).await?;
+    send.send_data(grpc_frame(&message), true)
+        .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))?;
+    opened(response, in_flight).await
 }
 
 /// Opens a call fed by `requests`; resolves when the backend's response headers arrive.

@@ -32,6 +32,10 @@ const CONNECTION_WINDOW: u32 = 1024 * 1024;
 pub struct Target {
     pub scheme: Scheme,
     pub authority: Authority,
+    /// What to connect to: the host without IPv6 brackets, and the port (the scheme's default
+    /// when the URI has none).
+    pub host: Box<str>,
+    pub port: u16,
     /// `Some` for `https://` endpoints.
     pub tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
 }
@@ -166,19 +170,8 @@ async fn connect(target: &Target) -> Result<Live, Status> {
             target.authority
         ))
     };
-    let host = target.authority.host();
-    // An IPv6 literal comes bracketed in a URI.
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let default_port = if target.scheme == Scheme::HTTPS {
-        443
-    } else {
-        80
-    };
-    let port = target.authority.port_u16().unwrap_or(default_port);
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+    let address = (&*target.host, target.port);
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
         .await
         .map_err(|_| unreachable(&"connect timed out"))?
         .map_err(|err| unreachable(&err))?;

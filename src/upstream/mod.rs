@@ -12,7 +12,7 @@ mod request_feed;
 mod response_body;
 
 pub use balance::Balancer;
-pub use call::{OpenStream, UnaryReply, call_unary, open_stream};
+pub use call::{OpenStream, UnaryReply, call_unary, open_single, open_stream};
 pub use codec::BytesCodec;
 pub use pool::{
     HealthTable, Reachability, Upstream, UpstreamError, UpstreamHealth, Upstreams, health_table,

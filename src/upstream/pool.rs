@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use http::Uri;
-use http::uri::Scheme;
+use http::uri::{Authority, Scheme};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -123,10 +123,11 @@ pub fn health_table(configs: &[UpstreamConfig]) -> Result<HealthTable, UpstreamE
                 .endpoints
                 .iter()
                 .map(|uri| {
+                    let endpoint = parse_endpoint(uri)
+                        .map_err(|message| endpoint_error(config, uri, message))?;
                     Ok(EndpointState {
                         uri: uri.clone(),
-                        authority: authority(uri)
-                            .map_err(|message| endpoint_error(config, uri, message))?,
+                        authority: format!("{}:{}", endpoint.authority.host(), endpoint.port),
                         state: AtomicU8::new(0),
                     })
                 })
@@ -139,22 +140,41 @@ pub fn health_table(configs: &[UpstreamConfig]) -> Result<HealthTable, UpstreamE
         .collect()
 }
 
-/// `host:port` of an endpoint URI, with the scheme's default port.
-fn authority(uri: &str) -> Result<String, String> {
-    let parsed: http::Uri = uri
+/// An endpoint URI taken apart once.
+struct EndpointUri {
+    scheme: Scheme,
+    authority: Authority,
+    /// The host without IPv6 brackets (to connect to, and the TLS server name).
+    host: String,
+    /// The URI's port, or the scheme's default.
+    port: u16,
+}
+
+fn parse_endpoint(uri: &str) -> Result<EndpointUri, String> {
+    let parsed: Uri = uri
         .parse()
         .map_err(|err: http::uri::InvalidUri| err.to_string())?;
-    let authority = parsed.authority().ok_or("has no host")?;
-    let default_port = if parsed.scheme_str() == Some("https") {
-        443
-    } else {
-        80
+    let authority = parsed.authority().cloned().ok_or("has no host")?;
+    let scheme = parsed.scheme().cloned().unwrap_or(Scheme::HTTP);
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err("scheme must be http or https".into()),
     };
-    Ok(format!(
-        "{}:{}",
-        authority.host(),
-        authority.port_u16().unwrap_or(default_port)
-    ))
+    let host = authority.host();
+    // An IPv6 literal comes bracketed in a URI.
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .to_owned();
+    let port = authority.port_u16().unwrap_or(default_port);
+    Ok(EndpointUri {
+        scheme,
+        authority,
+        host,
+        port,
+    })
 }
 
 fn endpoint_error(config: &UpstreamConfig, endpoint: &str, message: String) -> UpstreamError {
@@ -169,39 +189,24 @@ fn upstream(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
     let mut tls = None;
     let mut endpoints = Vec::with_capacity(config.endpoints.len());
     for uri in &config.endpoints {
-        let parsed: Uri = uri
-            .parse()
-            .map_err(|err: http::uri::InvalidUri| endpoint_error(config, uri, err.to_string()))?;
-        let authority = parsed
-            .authority()
-            .cloned()
-            .ok_or_else(|| endpoint_error(config, uri, "has no host".into()))?;
-        let scheme = parsed.scheme().cloned().unwrap_or(Scheme::HTTP);
-        let tls = if scheme == Scheme::HTTPS {
+        let endpoint =
+            parse_endpoint(uri).map_err(|message| endpoint_error(config, uri, message))?;
+        let tls = if endpoint.scheme == Scheme::HTTPS {
             let connector = match &tls {
                 Some(connector) => connector,
                 None => tls.insert(tls_connector(config)?),
             };
-            let host = authority.host();
-            let host = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(host);
-            let name = ServerName::try_from(host.to_owned())
+            let name = ServerName::try_from(endpoint.host.clone())
                 .map_err(|err| endpoint_error(config, uri, format!("TLS server name: {err}")))?;
             Some((connector.clone(), name))
-        } else if scheme == Scheme::HTTP {
-            None
         } else {
-            return Err(endpoint_error(
-                config,
-                uri,
-                "scheme must be http or https".into(),
-            ));
+            None
         };
         endpoints.push(Connection::new(Target {
-            scheme,
-            authority,
+            scheme: endpoint.scheme,
+            authority: endpoint.authority,
+            host: endpoint.host.into(),
+            port: endpoint.port,
             tls,
         }));
     }
