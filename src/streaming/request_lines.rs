@@ -21,7 +21,7 @@ pub async fn pump_body(
     limit: usize,
 ) -> Result<(), GatewayError> {
     let mut chunks = body.into_data_stream();
-    let mut buffer = BytesMut::new();
+    let mut buffer = LineBuffer::default();
     let mut line_number = 0usize;
     let mut array_mode = None;
     loop {
@@ -34,12 +34,9 @@ pub async fn pump_body(
             }
             None => break,
         };
-        buffer.extend_from_slice(&chunk);
+        buffer.push(&chunk);
         if array_mode.is_none() {
-            array_mode = buffer
-                .iter()
-                .find(|b| !b.is_ascii_whitespace())
-                .map(|&first| first == b'[');
+            array_mode = buffer.first_non_blank().map(|first| first == b'[');
         }
         if array_mode == Some(true) {
             if buffer.len() > limit {
@@ -47,8 +44,7 @@ pub async fn pump_body(
             }
             continue;
         }
-        while let Some(newline) = buffer.iter().position(|&b| b == b'\n') {
-            let line = buffer.split_to(newline + 1);
+        while let Some(line) = buffer.next_line() {
             line_number += 1;
             if !send_line(&line, line_number, context, tx).await? {
                 return Ok(());
@@ -59,13 +55,60 @@ pub async fn pump_body(
                 .with_detail(format!("line {} is longer than the limit", line_number + 1)));
         }
     }
+    let rest = buffer.into_rest();
     if array_mode == Some(true) {
-        return send_array(&buffer, context, tx).await;
+        return send_array(&rest, context, tx).await;
     }
-    if !buffer.is_empty() {
-        send_line(&buffer, line_number + 1, context, tx).await?;
+    if !rest.is_empty() {
+        send_line(&rest, line_number + 1, context, tx).await?;
     }
     Ok(())
+}
+
+/// Bytes of a body not yet split into lines. Each byte is scanned for a newline once: a long
+/// line arriving in many chunks costs time linear in its length, not quadratic.
+#[derive(Default)]
+struct LineBuffer {
+    bytes: BytesMut,
+    /// How far `bytes` is known to hold no newline.
+    scanned: usize,
+}
+
+impl LineBuffer {
+    fn push(&mut self, chunk: &[u8]) {
+        self.bytes.extend_from_slice(chunk);
+    }
+
+    /// The next complete line, newline included.
+    fn next_line(&mut self) -> Option<BytesMut> {
+        let unscanned = self.bytes.get(self.scanned..)?;
+        match unscanned.iter().position(|&b| b == b'\n') {
+            Some(offset) => {
+                let line = self.bytes.split_to(self.scanned + offset + 1);
+                self.scanned = 0;
+                Some(line)
+            }
+            None => {
+                self.scanned = self.bytes.len();
+                None
+            }
+        }
+    }
+
+    fn first_non_blank(&self) -> Option<u8> {
+        self.bytes
+            .iter()
+            .copied()
+            .find(|b| !b.is_ascii_whitespace())
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn into_rest(self) -> BytesMut {
+        self.bytes
+    }
 }
 
 /// Sends one NDJSON line (blank lines are skipped). Ok(false): the call is gone.
@@ -111,4 +154,38 @@ fn locate(error: GatewayError, place: &str) -> GatewayError {
     GatewayError::new(error.code(), format!("{place}: {}", error.message()))
         .with_details(error.details().to_vec())
         .with_http_status(error.http_status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_chunks() {
+        let mut buffer = LineBuffer::default();
+        let mut lines = Vec::new();
+        for chunk in [&b"{\"a\""[..], b":1}\n{", b"\"b\":2}\n\n{\"c\"", b":3}"] {
+            buffer.push(chunk);
+            while let Some(line) = buffer.next_line() {
+                lines.push(line);
+            }
+        }
+        assert_eq!(lines, [&b"{\"a\":1}\n"[..], b"{\"b\":2}\n", b"\n"]);
+        assert_eq!(buffer.into_rest(), &b"{\"c\":3}"[..]);
+    }
+
+    #[test]
+    fn a_long_line_is_scanned_once() {
+        let mut buffer = LineBuffer::default();
+        for _ in 0..1000 {
+            buffer.push(&[b'x'; 100]);
+            assert!(buffer.next_line().is_none());
+            // Everything pushed so far is known to hold no newline: the next search starts at
+            // the end, so each byte is looked at once however many chunks the line comes in.
+            assert_eq!(buffer.scanned, buffer.len());
+        }
+        buffer.push(b"y\nz");
+        assert_eq!(buffer.next_line().map(|line| line.len()), Some(100_002));
+        assert_eq!((buffer.scanned, buffer.len()), (0, 1));
+    }
 }

@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use h2::client::{ResponseFuture, SendRequest};
 use h2::{Reason, SendStream};
@@ -29,6 +29,8 @@ use tonic::{Code, Status};
 use super::BytesCodec;
 use super::balance::Balancer;
 use super::connection::{Connection, InFlight};
+use super::framing::grpc_frame;
+use super::h2_status::h2_status;
 use super::response_body::ResponseBody;
 use crate::errors::code_for_http_status;
 
@@ -110,7 +112,8 @@ pub async fn open_single(
     metadata: MetadataMap,
 ) -> Result<OpenStream, Status> {
     let (response, mut send, in_flight) = start(upstream, path, metadata).await?;
-    send.send_data(grpc_frame(&message), true)
+    let frame = grpc_frame(&message).map_err(|err| Status::invalid_argument(err.to_string()))?;
+    send.send_data(frame, true)
         .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))?;
     opened(response, in_flight).await
 }
@@ -183,15 +186,17 @@ fn grpc_request(
 
 /// Waits for the response headers and turns the response into headers and a message stream.
 async fn opened(response: ResponseFuture, in_flight: InFlight) -> Result<OpenStream, Status> {
-    let response = response.await.map_err(stream_status)?;
+    let response = response.await.map_err(|err| h2_status(&err))?;
     let (mut parts, body) = response.into_parts();
     drop_malformed_details(&mut parts.headers);
-    if let Some(status) = Status::from_header_map(&parts.headers) {
-        // Trailers-only response: the status came with the headers.
-        if status.code() != Code::Ok {
-            return Err(status);
-        }
-    }
+    // Trailers-only (grpc-go and grpc-python answer an empty stream, or an error raised
+    // before the first message, with one HEADERS frame carrying the status): the head is
+    // also the trailers, and no trailers frame will follow.
+    let trailers_only = match Status::from_header_map(&parts.headers) {
+        Some(status) if status.code() != Code::Ok => return Err(status),
+        Some(_) => true,
+        None => false,
+    };
     let is_grpc = parts
         .headers
         .get(CONTENT_TYPE)
@@ -218,13 +223,17 @@ async fn opened(response: ResponseFuture, in_flight: InFlight) -> Result<OpenStr
         }
         Err(frame) => frame,
     });
-    let messages = Streaming::new_response(
-        BytesCodec,
-        body,
-        parts.status,
-        None,
-        Some(MAX_RESPONSE_MESSAGE),
-    );
+    let messages = if trailers_only {
+        Streaming::new_empty(BytesCodec, body)
+    } else {
+        Streaming::new_response(
+            BytesCodec,
+            body,
+            parts.status,
+            None,
+            Some(MAX_RESPONSE_MESSAGE),
+        )
+    };
     Ok(OpenStream {
         headers: MetadataMap::from_headers(parts.headers),
         messages,
@@ -255,7 +264,11 @@ where
                         Some(Err(_)) | None => return,
                     }
                 }
-                if send.send_data(grpc_frame(&message), false).is_err() {
+                let Ok(frame) = grpc_frame(&message) else {
+                    send.send_reset(Reason::CANCEL);
+                    return;
+                };
+                if send.send_data(frame, false).is_err() {
                     return;
                 }
             }
@@ -268,21 +281,6 @@ where
                 return;
             }
         }
-    }
-}
-
-/// A stream that failed before its response headers: a reset from the backend, or a
-/// connection that went away.
-fn stream_status(err: h2::Error) -> Status {
-    match err.reason() {
-        Some(Reason::REFUSED_STREAM) => {
-            Status::unavailable(format!("the backend refused the call: {err}"))
-        }
-        Some(Reason::CANCEL) => Status::cancelled(format!("the backend cancelled the call: {err}")),
-        Some(Reason::ENHANCE_YOUR_CALM) => {
-            Status::resource_exhausted(format!("the backend is rate limiting: {err}"))
-        }
-        _ => Status::unavailable(format!("the backend connection failed: {err}")),
     }
 }
 
@@ -305,12 +303,3 @@ const DETAILS_BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-
-/// The gRPC length-prefixed message framing (uncompressed).
-fn grpc_frame(message: &[u8]) -> Bytes {
-    let mut frame = BytesMut::with_capacity(5 + message.len());
-    frame.put_u8(0);
-    frame.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
-    frame.put_slice(message);
-    frame.freeze()
-}

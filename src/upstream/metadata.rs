@@ -81,7 +81,7 @@ impl HeaderForwarding {
         let mut out = HeaderMap::with_capacity(headers.len() + 4);
         for (name, value) in headers {
             if let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) {
-                if is_reserved(key) {
+                if is_reserved(key) || self.is_asserted(key) {
                     continue;
                 }
                 if let Ok(key) = HeaderName::try_from(key) {
@@ -115,6 +115,20 @@ impl HeaderForwarding {
         MetadataMap::from_headers(out)
     }
 }
+
+impl HeaderForwarding {
+    /// Keys that reach the backend only from their own header or from the gateway itself: a
+    /// `Grpc-Metadata-` header naming one could slip past a front proxy that cleans the real
+    /// header (`Authorization`), or forge what the gateway vouches for (`x-forwarded-*`).
+    fn is_asserted(&self, key: &str) -> bool {
+        GATEWAY_ASSERTED.contains(&key)
+            || key.starts_with("x-forwarded-")
+            || self.allowed.iter().any(|name| name.as_str() == key)
+    }
+}
+
+/// Keys the gateway sets itself (beyond `x-forwarded-*`).
+const GATEWAY_ASSERTED: [&str; 2] = ["forwarded", "x-real-ip"];
 
 fn is_reserved(name: &str) -> bool {
     name.starts_with("grpc-") || name.starts_with(':') || FORBIDDEN.contains(&name)
@@ -186,6 +200,9 @@ mod tests {
             ("grpc-metadata-user", "ada"),
             ("grpc-metadata-grpc-timeout", "1S"),
             ("grpc-metadata-te", "trailers"),
+            ("grpc-metadata-authorization", "Bearer forged"),
+            ("grpc-metadata-x-tenant", "forged"),
+            ("grpc-metadata-x-forwarded-for", "6.6.6.6"),
             ("authorization", "Bearer t"),
             ("x-tenant", "acme"),
             ("cookie", "secret"),
@@ -197,6 +214,7 @@ mod tests {
             .request_metadata(&input, None, Some(&peer), true)
             .into_headers();
         assert_eq!(out.get("user").unwrap(), "ada");
+        assert_eq!(out.get_all("authorization").iter().count(), 1);
         assert_eq!(out.get("authorization").unwrap(), "Bearer t");
         assert_eq!(out.get("x-tenant").unwrap(), "acme");
         assert_eq!(out.get("x-forwarded-for").unwrap(), "10.1.2.3");

@@ -5,6 +5,8 @@ mod balance;
 mod call;
 mod codec;
 mod connection;
+mod framing;
+mod h2_status;
 pub mod metadata;
 mod pool;
 mod probe;

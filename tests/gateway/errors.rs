@@ -274,7 +274,7 @@ async fn wrong_method_is_405_with_allow() {
 }
 
 /// The fake backend's answer per `scenario` metadata (sent as `Grpc-Metadata-Scenario`).
-fn misbehave(headers: &http::HeaderMap) -> crate::support::FakeAnswer {
+fn misbehave(_path: &str, headers: &http::HeaderMap) -> crate::support::FakeAnswer {
     use base64::Engine as _;
     use prost::Message as _;
 

@@ -4,6 +4,9 @@
 
 mod support;
 
+mod backend_process;
+
+mod backend_faults;
 mod bad_input;
 mod browser;
 mod cli;
@@ -13,5 +16,6 @@ mod metadata;
 mod protocols;
 mod stream_client;
 mod streaming;
+mod trailers_only;
 mod unary;
 mod upstreams;

@@ -276,3 +276,42 @@ async fn metadata_reaches_a_separate_backend_too() {
     assert_eq!(reply.header("grpc-trailer-x-demo-trailer"), Some("done"));
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn grpc_metadata_headers_cannot_set_what_the_gateway_forwards_or_asserts() {
+    let gateway = TestGateway::start("[metadata]\nforward_headers = [\"x-tenant\"]\n").await;
+    let client = gateway.client().await;
+    let forged = [
+        ("Grpc-Metadata-Authorization", "Bearer forged"),
+        ("Grpc-Metadata-X-Request-Id", "forged-id"),
+        ("Grpc-Metadata-Traceparent", "forged"),
+        ("Grpc-Metadata-Tracestate", "forged"),
+        ("Grpc-Metadata-X-Forwarded-For", "6.6.6.6"),
+        ("Grpc-Metadata-X-Forwarded-Host", "evil.example"),
+        ("Grpc-Metadata-X-Forwarded-Proto", "gopher"),
+        ("Grpc-Metadata-X-Tenant", "forged-tenant"),
+    ];
+    // Alone: none of them reaches the backend under the name it imitates.
+    let (_, metadata) = echo(&client, &forged).await;
+    let text = metadata.to_string();
+    for value in ["forged", "6.6.6.6", "evil.example", "gopher"] {
+        assert!(!text.contains(value), "{value} leaked: {metadata}");
+    }
+    assert!(metadata.get("authorization").is_none(), "{metadata}");
+    assert_eq!(metadata["x-forwarded-for"], "127.0.0.1", "{metadata}");
+    assert_eq!(metadata["x-forwarded-proto"], "https", "{metadata}");
+
+    // Next to the real headers, the real values arrive alone.
+    let mut both = forged.to_vec();
+    both.extend([
+        ("Authorization", "Bearer real"),
+        ("X-Request-Id", "real-id"),
+        ("X-Tenant", "acme"),
+    ]);
+    let (reply, metadata) = echo(&client, &both).await;
+    assert_eq!(metadata["authorization"], "Bearer real", "{metadata}");
+    assert_eq!(metadata["x-request-id"], "real-id", "{metadata}");
+    assert_eq!(metadata["x-tenant"], "acme", "{metadata}");
+    assert_eq!(reply.header("x-request-id"), Some("real-id"));
+    gateway.shutdown().await;
+}

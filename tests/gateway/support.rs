@@ -712,14 +712,14 @@ pub fn parse_grpc_timeout(text: &str) -> Option<Duration> {
 pub type FakeAnswer = (u16, Vec<(String, String)>, Bytes);
 
 /// An h2c server that answers every request with whatever `answer` returns for the request's
-/// headers; stands in for backends that are not well-behaved gRPC servers.
+/// path and headers; stands in for backends that are not well-behaved gRPC servers.
 pub struct FakeBackend {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
 impl FakeBackend {
-    pub async fn start(answer: fn(&HeaderMap) -> FakeAnswer) -> Self {
+    pub async fn start(answer: fn(&str, &HeaderMap) -> FakeAnswer) -> Self {
         use hyper::server::conn::http2 as server_http2;
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
@@ -731,7 +731,8 @@ impl FakeBackend {
                 };
                 let service = hyper::service::service_fn(
                     move |request: hyper::Request<hyper::body::Incoming>| async move {
-                        let (status, headers, body) = answer(request.headers());
+                        let (status, headers, body) =
+                            answer(request.uri().path(), request.headers());
                         // Drain the request so the stream ends cleanly.
                         let _ = request.into_body().collect().await;
                         let mut response = hyper::Response::new(Full::new(body));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
@@ -15,6 +15,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::gateway::{self, Gateway};
 use crate::health::{self, Readiness};
+use panic_response::PanicResponse;
+
+mod panic_response;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -27,6 +30,7 @@ pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>, demo_page: bool)
     if demo_page {
         builtin = builtin.route("/demo/", get(crate::demo::streaming_page));
     }
+    let panic_response = PanicResponse::new(gateway.plan.codes);
     Router::new()
         .fallback(gateway::handle)
         .with_state(gateway)
@@ -54,15 +58,4 @@ impl MakeRequestId for NewRequestId {
         value.set_sensitive(true);
         Some(RequestId::new(value))
     }
-}
-
-/// A bug must not drop the connection or leak a panic message; it is an INTERNAL error.
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<axum::body::Body> {
-    let body =
-        r#"{"code":50000,"message":"internal gateway error","status":"INTERNAL","details":[]}"#;
-    Response::builder()
-        .status(StatusCode::INTERNAL_SERVER_ERROR)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(axum::body::Body::from(body))
-        .unwrap_or_default()
 }
