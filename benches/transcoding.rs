@@ -6,7 +6,8 @@
 //! - `proto_to_json`: `render_response` (the general path: `DynamicMessage` then serde) of
 //!   `demo.v1.User` (small, ~100 KiB) and of a ~100 KiB `demo.v1.ListUsersResponse` (nested
 //!   messages, enums, Timestamps), and `*_direct`: the wire-to-JSON writer the gateway uses
-//!   for these types.
+//!   for these types; `hello_reply_map_*_direct`: a `demo.v1.HelloReply` whose map has 5,000
+//!   and 50,000 entries (the writer's cost per entry must not grow with the map).
 //!
 //! Descriptors come from the demo's embedded descriptor set (`h2gate::demo::DESCRIPTOR_SET`),
 //! loaded with `h2gate::descriptors::load` as the gateway does.
@@ -176,5 +177,49 @@ fn bench_proto_to_json(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_json_to_proto, bench_proto_to_json);
+fn bench_large_maps(c: &mut Criterion) {
+    let pool = pool();
+    let json = JsonOptions::default();
+    let reply = message(&pool, "demo.v1.HelloReply");
+    let writers = WireJson::compile([&reply], json.use_proto_names);
+    let mut group = c.benchmark_group("proto_to_json");
+    for entries in [5_000, 50_000] {
+        let metadata: Vec<String> = (0..entries)
+            .map(|i| format!(r#""key-{i:06}":"value-{i}""#))
+            .collect();
+        let text = format!(
+            r#"{{"message":"Hello","metadata":{{{}}}}}"#,
+            metadata.join(",")
+        );
+        let bytes = encode(&pool, "demo.v1.HelloReply", &text);
+        let written = writers
+            .write(&reply, &bytes, json.emit_unpopulated)
+            .expect("a direct writer for the map");
+        let parsed: serde_json::Value = serde_json::from_slice(&written).expect("JSON");
+        assert_eq!(
+            parsed["metadata"].as_object().map(|m| m.len()),
+            Some(entries)
+        );
+        group.throughput(Throughput::Elements(entries as u64));
+        group.bench_with_input(
+            BenchmarkId::new("hello_reply_map_direct", entries),
+            &bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    writers
+                        .write(&reply, black_box(bytes), json.emit_unpopulated)
+                        .expect("writes")
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_json_to_proto,
+    bench_proto_to_json,
+    bench_large_maps
+);
 criterion_main!(benches);

@@ -64,7 +64,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// Protocol limits that protect the gateway from a single client.
+/// Limits that protect the gateway, and every other client, from any single client.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -72,6 +72,17 @@ pub struct LimitsConfig {
     pub max_header_bytes: u32,
     /// Concurrent HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// Open client connections, gateway-wide; `None`: the open-file limit less headroom.
+    pub max_connections: Option<usize>,
+    /// TLS handshake, then the first request's headers (and every HTTP/1.1 request head).
+    pub request_headers_timeout_ms: u64,
+    /// A connection with no request running for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// A request body read whole (or one streamed message) must arrive within this.
+    pub request_timeout_ms: u64,
+    /// Request body bytes a client may have in flight over one connection (the HTTP/2
+    /// connection window).
+    pub per_connection_buffer_limit_bytes: u32,
 }
 
 impl Default for LimitsConfig {
@@ -79,6 +90,11 @@ impl Default for LimitsConfig {
         Self {
             max_header_bytes: 16 * 1024,
             max_concurrent_streams: 100,
+            max_connections: None,
+            request_headers_timeout_ms: 10_000,
+            idle_timeout_ms: 3_600_000,
+            request_timeout_ms: 300_000,
+            per_connection_buffer_limit_bytes: 1024 * 1024,
         }
     }
 }
@@ -168,10 +184,23 @@ impl Config {
         if server.max_body_bytes == 0 {
             return Err("[server] max_body_bytes must be greater than 0".into());
         }
-        if self.limits.max_concurrent_streams == 0 || self.limits.max_header_bytes < 1024 {
+        let limits = &self.limits;
+        if limits.max_concurrent_streams == 0 || limits.max_header_bytes < 1024 {
             return Err(
                 "[limits] max_concurrent_streams must be > 0 and max_header_bytes >= 1024".into(),
             );
+        }
+        if limits.max_connections == Some(0) {
+            return Err("[limits] max_connections must be > 0".into());
+        }
+        if limits.request_headers_timeout_ms == 0
+            || limits.idle_timeout_ms == 0
+            || limits.request_timeout_ms == 0
+        {
+            return Err("[limits] timeouts must be > 0".into());
+        }
+        if limits.per_connection_buffer_limit_bytes < 65_535 {
+            return Err("[limits] per_connection_buffer_limit_bytes must be >= 65535 (the smallest HTTP/2 window)".into());
         }
         let mut names = std::collections::HashSet::new();
         for upstream in &self.upstreams {

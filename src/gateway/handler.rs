@@ -16,7 +16,7 @@ use tonic::metadata::MetadataMap;
 use super::Gateway;
 use super::input::{RequestContext, read_body};
 use crate::errors::GatewayError;
-use crate::listener::PeerAddr;
+use crate::listener::ClientConnection;
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
 use crate::upstream::Balancer;
@@ -127,7 +127,10 @@ impl Gateway {
             Ok(None) => upstream.timeout,
             Err(err) => return Err(GatewayError::invalid_argument(err.to_string())),
         };
-        let peer_ip = parts.extensions.get::<PeerAddr>().map(|p| &p.ip);
+        let peer_ip = parts
+            .extensions
+            .get::<Arc<ClientConnection>>()
+            .map(|client| client.peer_ip());
         Ok(CallSetup {
             upstream: upstream.balancer.clone(),
             grpc_path: route.grpc_path.clone(),

@@ -9,6 +9,8 @@ mod unary;
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 pub use handler::{CallSetup, handle};
 pub use input::RequestContext;
 pub use plan::Plan;
@@ -22,14 +24,23 @@ pub struct Gateway {
     pub upstreams: Upstreams,
     /// Whether the listener terminates TLS (for `x-forwarded-proto`).
     pub tls: bool,
+    /// Becomes true when the shutdown grace is over: streams still running end now, each
+    /// with a last error message, instead of being cut mid-air.
+    pub streams_cut: watch::Receiver<bool>,
 }
 
 impl Gateway {
-    pub fn new(plan: Arc<Plan>, upstreams: Upstreams, tls: bool) -> Arc<Self> {
+    pub fn new(
+        plan: Arc<Plan>,
+        upstreams: Upstreams,
+        tls: bool,
+        streams_cut: watch::Receiver<bool>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             plan,
             upstreams,
             tls,
+            streams_cut,
         })
     }
 }

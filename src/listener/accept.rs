@@ -1,150 +1,196 @@
-//! The accept loop: one task per connection, TLS handshake under a deadline, HTTP/1.1 or
-//! HTTP/2 by hyper-util's auto builder, and graceful draining on shutdown.
+//! The accept loop: one task per connection, `max_connections` enforced at accept, and
+//! accept errors (out of file descriptors, above all) met with a backoff and one log line per
+//! episode instead of a spin and a log flood.
+//!
+//! On drain the loop first takes every connection the kernel has already completed (a client
+//! that connected just before the shutdown is served, or told GOAWAY, never reset by the
+//! listening socket closing under it), then stops accepting and waits for the connections
+//! to finish within the grace period. When the grace runs out, streams still running are
+//! told to end (each sends its last `{"error"}` line) and get a moment to flush it.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderValue;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
+use super::connection::{self, ConnectionContext};
+use super::connection_slots::ConnectionSlots;
 use crate::net::CoalescingStream;
 
-/// A client that connects but never finishes its handshake or headers is dropped after this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest pause after an accept error; the first is `FIRST_BACKOFF`.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+/// At most one "refusing connections" line per worker this often.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How long streams get to send their last line once the grace period is over.
+const CUT_FLUSH: Duration = Duration::from_secs(1);
 
-type Socket = CoalescingStream<TcpStream>;
-
-/// Per-connection protocol limits.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
-    pub max_header_bytes: u32,
-    pub max_concurrent_streams: u32,
+/// How a worker's listener is told to stop.
+pub struct Shutdown {
+    /// Resolves when the worker must drain.
+    pub drain: futures_util::future::BoxFuture<'static, ()>,
+    /// How long connections get to finish once draining.
+    pub grace: Duration,
+    /// Set when the grace is over: running streams end with an error line.
+    pub cut_streams: watch::Sender<bool>,
+    /// Set when draining starts (read by every connection).
+    pub draining: watch::Sender<bool>,
 }
 
-/// The client's IP, put in every request's extensions (for `x-forwarded-for`), as a header
-/// value rendered once per connection rather than per request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerAddr {
-    pub ip: HeaderValue,
-}
-
-impl PeerAddr {
-    pub fn new(addr: SocketAddr) -> Self {
-        let ip = HeaderValue::try_from(addr.ip().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        Self { ip }
-    }
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
-/// for up to `grace` before returning.
+/// Serves connections from `listener` until `shutdown.drain` resolves, then drains.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    app: axum::Router,
-    limits: ConnectionLimits,
-    shutdown: impl Future<Output = ()>,
-    grace: Duration,
+    context: Arc<ConnectionContext>,
+    slots: Arc<ConnectionSlots>,
+    shutdown: Shutdown,
 ) {
-    let builder = Arc::new(connection_builder(limits));
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    let mut connections = JoinSet::new();
+    let mut accept_errors = AcceptErrors::default();
+    let mut refusals = Refusals::default();
+    let mut drain = shutdown.drain;
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut drain => break,
+            // Reap finished connections so the set does not grow with every connection ever made.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let _ = stream.set_nodelay(true);
-        let stream = CoalescingStream::new(stream);
-        let watcher = graceful.watcher();
-        let peer_addr = PeerAddr::new(peer);
-        let (builder, tls, app) = (Arc::clone(&builder), tls.clone(), app.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(peer_addr.clone());
-                app.clone().oneshot(req)
-            });
-            let result = match tls {
-                Some(acceptor) => match handshake(&acceptor, stream).await {
-                    Some(tls_stream) => {
-                        let conn = builder
-                            .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                        watcher.watch(conn.into_owned()).await
-                    }
-                    None => return,
-                },
-                None => {
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
+        match accepted {
+            Ok((stream, peer)) => {
+                accept_errors.recovered();
+                admit(
+                    &mut connections,
+                    &context,
+                    &slots,
+                    &mut refusals,
+                    stream,
+                    peer,
+                );
             }
-        });
+            Err(err) => {
+                let pause = accept_errors.failed(&err);
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+    let _ = shutdown.draining.send(true);
+    // Connections the kernel completed before the drain: take them rather than reset them.
+    while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
+        admit(
+            &mut connections,
+            &context,
+            &slots,
+            &mut refusals,
+            stream,
+            peer,
+        );
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections drained"),
-        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    let grace_over = Instant::now() + shutdown.grace;
+    let finished = async { while connections.join_next().await.is_some() {} };
+    tokio::pin!(finished);
+    if tokio::time::timeout_at(grace_over, &mut finished)
+        .await
+        .is_ok()
+    {
+        tracing::info!("all connections drained");
+        return;
+    }
+    tracing::warn!("grace period over; ending the streams still running");
+    let _ = shutdown.cut_streams.send(true);
+    let _ = tokio::time::timeout(CUT_FLUSH, finished).await;
+}
+
+fn admit(
+    connections: &mut JoinSet<()>,
+    context: &Arc<ConnectionContext>,
+    slots: &Arc<ConnectionSlots>,
+    refusals: &mut Refusals,
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+) {
+    let Some(slot) = slots.try_acquire() else {
+        // Closing it at once keeps the client from waiting on a connection never served.
+        refusals.refused(slots.limit());
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let stream = CoalescingStream::new(stream);
+    connections.spawn(connection::serve(Arc::clone(context), stream, peer, slot));
+}
+
+/// Accept failures: back off, and say so once per episode.
+#[derive(Default)]
+struct AcceptErrors {
+    failures: u64,
+    backoff: Option<Duration>,
+}
+
+impl AcceptErrors {
+    /// The pause before accepting again.
+    fn failed(&mut self, err: &std::io::Error) -> Duration {
+        self.failures += 1;
+        let pause = match self.backoff {
+            None => {
+                tracing::warn!(error = %err, "accept failed; backing off (logged once until accepting works again)");
+                FIRST_BACKOFF
+            }
+            Some(last) => (last * 2).min(MAX_BACKOFF),
+        };
+        self.backoff = Some(pause);
+        pause
+    }
+
+    fn recovered(&mut self) {
+        if self.backoff.take().is_some() {
+            tracing::info!(failures = self.failures, "accepting connections again");
+            self.failures = 0;
+        }
     }
 }
 
-async fn handshake(
-    acceptor: &TlsAcceptor,
-    stream: Socket,
-) -> Option<tokio_rustls::server::TlsStream<Socket>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls_stream)) => Some(tls_stream),
-        Ok(Err(err)) => {
-            tracing::debug!(error = %err, "TLS handshake failed");
-            None
-        }
-        Err(_) => {
-            tracing::debug!("TLS handshake timed out");
-            None
+/// Connections closed at accept because `max_connections` were open.
+#[derive(Default)]
+struct Refusals {
+    since_log: u64,
+    last_log: Option<Instant>,
+}
+
+impl Refusals {
+    fn refused(&mut self, limit: usize) {
+        self.since_log += 1;
+        let due = self
+            .last_log
+            .is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY);
+        if due {
+            tracing::warn!(
+                max_connections = limit,
+                refused = self.since_log,
+                "max_connections reached: closing new connections at accept"
+            );
+            self.since_log = 0;
+            self.last_log = Some(Instant::now());
         }
     }
 }
 
-fn connection_builder(limits: ConnectionLimits) -> Builder<TokioExecutor> {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
-        .max_buf_size((limits.max_header_bytes as usize).max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_header_list_size(limits.max_header_bytes)
-        // Rapid-reset (CVE-2023-44487) protection: cap streams reset before being accepted.
-        .max_pending_accept_reset_streams(Some(50))
-        .initial_stream_window_size(Some(256 * 1024))
-        .initial_connection_window_size(Some(1024 * 1024))
-        // Response data queued per stream before the body producer waits (hyper: 400 KiB):
-        // one large streamed message fits, a fast backend cannot run far ahead of the client.
-        .max_send_buf_size(128 * 1024)
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20))
-        .enable_connect_protocol();
-    builder
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_backoff_doubles_to_a_ceiling_and_resets() {
+        let mut errors = AcceptErrors::default();
+        let err = std::io::Error::from_raw_os_error(24);
+        let pauses: Vec<_> = (0..10).map(|_| errors.failed(&err)).collect();
+        assert_eq!(pauses[0], FIRST_BACKOFF);
+        assert_eq!(pauses[1], FIRST_BACKOFF * 2);
+        assert_eq!(pauses[9], MAX_BACKOFF);
+        errors.recovered();
+        assert_eq!(errors.failed(&err), FIRST_BACKOFF);
+    }
 }

@@ -1,11 +1,21 @@
-//! The front door: TCP accept loop, TLS with ALPN, and HTTP/1.1 + HTTP/2 connection serving.
+//! The front door: TCP accept loop, TLS with ALPN, HTTP/1.1 + HTTP/2 connection serving, and
+//! the limits that keep one client from hurting the others (connections, timeouts, resets).
 //!
 //! `axum::serve` has no TLS, so connections are accepted here and handed to hyper-util's
-//! auto builder, which speaks HTTP/2 when the client sends its preface (negotiated by ALPN
-//! under TLS, or by prior knowledge in plaintext mode) and HTTP/1.1 otherwise.
+//! builders: HTTP/2 or HTTP/1.1 as ALPN negotiated under TLS; in plaintext mode, HTTP/2 when
+//! the client sends the HTTP/2 preface (prior knowledge) and HTTP/1.1 otherwise.
 
 mod accept;
+mod client_connection;
+mod connection;
+mod connection_slots;
+mod limits;
 mod tls;
+mod tracked_body;
 
-pub use accept::{ConnectionLimits, PeerAddr, serve};
+pub use accept::{Shutdown, serve};
+pub use client_connection::ClientConnection;
+pub use connection::ConnectionContext;
+pub use connection_slots::{ConnectionSlots, default_max_connections, raise_open_file_limit};
+pub use limits::{Builders, ConnectionLimits};
 pub use tls::{CertSource, TlsError, server_config};

@@ -11,11 +11,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::Config;
+use crate::config::{Config, LimitsConfig};
 use crate::demo;
 use crate::gateway::Plan;
 use crate::health::{Phase, Readiness};
-use crate::listener::{self, CertSource, ConnectionLimits};
+use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots};
 use crate::upstream;
 use workers::{WorkerSpec, Workers};
 
@@ -95,10 +95,8 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         acceptor,
         readiness: Arc::clone(&readiness),
         demo_page: config.demo.embedded,
-        limits: ConnectionLimits {
-            max_header_bytes: config.limits.max_header_bytes,
-            max_concurrent_streams: config.limits.max_concurrent_streams,
-        },
+        limits: connection_limits(&config.limits),
+        slots: connection_slots(&config.limits),
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     };
     let workers = Workers::start(listeners, spec).await?;
@@ -113,6 +111,33 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         prober,
         demo: demo.map(|(demo, _)| demo),
     })
+}
+
+fn connection_limits(limits: &LimitsConfig) -> ConnectionLimits {
+    ConnectionLimits {
+        max_header_bytes: limits.max_header_bytes,
+        max_concurrent_streams: limits.max_concurrent_streams,
+        request_headers_timeout: Duration::from_millis(limits.request_headers_timeout_ms),
+        idle_timeout: Duration::from_millis(limits.idle_timeout_ms),
+        connection_buffer_bytes: limits.per_connection_buffer_limit_bytes,
+    }
+}
+
+/// `max_connections`, by default just below the open-file limit (raised first to its hard
+/// maximum: the usual soft limit of 1024 is far below what a gateway needs).
+fn connection_slots(limits: &LimitsConfig) -> Arc<ConnectionSlots> {
+    let open_files = listener::raise_open_file_limit();
+    let max = limits
+        .max_connections
+        .unwrap_or_else(|| listener::default_max_connections(open_files));
+    if u64::try_from(max).is_ok_and(|max| max > open_files) {
+        tracing::warn!(
+            max_connections = max,
+            open_file_limit = open_files,
+            "max_connections is above the open-file limit: the process may run out of descriptors first"
+        );
+    }
+    ConnectionSlots::new(max)
 }
 
 /// One listening socket per worker, all on the same port (`SO_REUSEPORT`): the kernel spreads

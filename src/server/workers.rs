@@ -17,7 +17,7 @@ use super::StartError;
 use crate::app;
 use crate::gateway::{Gateway, Plan};
 use crate::health::Readiness;
-use crate::listener::{self, ConnectionLimits};
+use crate::listener::{self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots};
 use crate::upstream::Upstreams;
 
 /// What every worker serves, and how.
@@ -28,6 +28,8 @@ pub struct WorkerSpec {
     pub readiness: Arc<Readiness>,
     pub demo_page: bool,
     pub limits: ConnectionLimits,
+    /// `max_connections`, counted across every worker.
+    pub slots: Arc<ConnectionSlots>,
     pub grace: Duration,
 }
 
@@ -121,8 +123,8 @@ fn run(
             let addr = socket
                 .local_addr()
                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-            let listener =
-                TcpListener::from_std(socket).map_err(|source| StartError::Bind { addr, source })?;
+            let listener = TcpListener::from_std(socket)
+                .map_err(|source| StartError::Bind { addr, source })?;
             let upstreams = Upstreams::connect(&spec.plan.upstreams)?;
             Ok((listener, upstreams))
         };
@@ -134,8 +136,17 @@ fn run(
             }
         };
         let tls = spec.acceptor.is_some();
-        let gateway = Gateway::new(spec.plan, upstreams, tls);
-        let router = app::router(gateway, spec.readiness, spec.demo_page);
+        let (cut_streams, streams_cut) = watch::channel(false);
+        let (draining, draining_rx) = watch::channel(false);
+        let gateway = Gateway::new(spec.plan, upstreams, tls, streams_cut);
+        let app = app::router(gateway, spec.readiness, spec.demo_page);
+        let context = Arc::new(ConnectionContext {
+            tls: spec.acceptor,
+            app,
+            builders: Builders::new(&spec.limits),
+            limits: spec.limits,
+            draining: draining_rx,
+        });
         let _ = ready.send(Ok(()));
 
         let mut abort_signal = signal.clone();
@@ -146,8 +157,14 @@ fn run(
             // A vanished controller (its handle dropped without a word) also means stop now.
             let _ = abort_signal.wait_for(|s| *s == Signal::Abort).await;
         };
+        let shutdown = listener::Shutdown {
+            drain: Box::pin(drain),
+            grace: spec.grace,
+            cut_streams,
+            draining,
+        };
         tokio::select! {
-            () = listener::serve(listener, spec.acceptor, router, spec.limits, drain, spec.grace) => {}
+            () = listener::serve(listener, context, spec.slots, shutdown) => {}
             () = abort => {}
         }
     });

@@ -11,6 +11,7 @@ mod framing;
 mod message_stream;
 mod request_lines;
 mod server_stream;
+mod shutdown;
 mod websocket;
 
 pub use body_stream::body_stream;

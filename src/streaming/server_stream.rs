@@ -14,11 +14,13 @@ use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::StreamBody;
 use prost_reflect::MessageDescriptor;
+use tokio::sync::watch;
 use tonic::codec::Streaming;
 
 use super::Framing;
 use super::body_stream::Pump;
 use super::message_stream::{Event, next_event, silent_for};
+use super::shutdown::{shutting_down, streams_cut};
 use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway};
 use crate::routing::Route;
@@ -52,6 +54,8 @@ struct Source {
     framing: Framing,
     idle: Duration,
     pump: Option<Pump>,
+    /// The gateway's shutdown, which ends the stream with an error line.
+    cut: watch::Receiver<bool>,
     /// How the stream ended, found while coalescing; reported with the next frame.
     deferred: Option<Deferred>,
     finished: bool,
@@ -77,6 +81,7 @@ pub(super) async fn stream_response(
 ) -> Result<Response, GatewayError> {
     let mut source = Source {
         output: route.method.output(),
+        cut: gateway.streams_cut.clone(),
         gateway,
         route,
         messages: open.messages,
@@ -129,14 +134,22 @@ impl Source {
     /// The backend's next event, or the client's failure (a bad request line) if the
     /// request body is still being pumped upstream.
     async fn next(&mut self) -> Result<Event, GatewayError> {
-        match &mut self.pump {
-            Some(pump) => tokio::select! {
-                // The client's own error explains a call that failed because of it.
-                biased;
-                error = pump.failed() => Err(error),
-                event = next_event(&mut self.messages, self.idle) => Ok(event),
-            },
-            None => Ok(next_event(&mut self.messages, self.idle).await),
+        let (messages, idle) = (&mut self.messages, self.idle);
+        let event = async {
+            match &mut self.pump {
+                Some(pump) => tokio::select! {
+                    // The client's own error explains a call that failed because of it.
+                    biased;
+                    error = pump.failed() => Err(error),
+                    event = next_event(messages, idle) => Ok(event),
+                },
+                None => Ok(next_event(messages, idle).await),
+            }
+        };
+        tokio::select! {
+            biased;
+            event = event => event,
+            () = streams_cut(&mut self.cut) => Err(shutting_down()),
         }
     }
 

@@ -333,38 +333,65 @@ fn separator(out: &mut Vec<u8>, first: &mut bool) {
 /// anything the fast path leaves to the general one.
 fn scan<'a>(writer: &MessageWriter, mut bytes: &'a [u8]) -> Option<Vec<Occurrence<'a>>> {
     let mut occurrences = Vec::with_capacity(writer.fields.len());
-    let mut oneof_seen: u64 = 0;
+    // What was seen so far, kept so each occurrence is checked in constant time: a reply with
+    // many occurrences costs time linear in their number.
+    let mut singular_messages = IndexSet::default();
+    let mut oneof_members: Vec<(usize, usize)> = Vec::new();
     while !bytes.is_empty() {
         let (number, value) = field_value(&mut bytes)?;
         let Some(&field) = writer.by_number.get(&number) else {
             continue; // unknown fields are not part of the JSON
         };
-        let writer_field = &writer.fields[field];
+        let writer_field = writer.fields.get(field)?;
         if !wire_type_fits(writer_field, value) {
             return None;
         }
         if let ValueKind::Message(_) | ValueKind::Timestamp = writer_field.kind
             && !writer_field.repeated
-            && occurrences
-                .iter()
-                .any(|o: &Occurrence<'_>| o.field == field)
+            && !singular_messages.insert(field)
         {
             return None; // a message sent twice is merged: the general path does that
         }
         if let Some(oneof) = writer_field.oneof {
-            let bit = 1u64.checked_shl(u32::try_from(oneof).ok()?)?;
-            if oneof_seen & bit != 0
-                && occurrences
-                    .iter()
-                    .any(|o| o.field != field && writer.fields[o.field].oneof == Some(oneof))
-            {
-                return None; // a later member clears an earlier one: leave it to the general path
+            match oneof_members.iter().find(|(o, _)| *o == oneof) {
+                // A later member clears an earlier one: leave it to the general path.
+                Some(&(_, member)) if member != field => return None,
+                Some(_) => {}
+                None => oneof_members.push((oneof, field)),
             }
-            oneof_seen |= bit;
         }
         occurrences.push(Occurrence { field, value });
     }
     Some(occurrences)
+}
+
+/// A set of small indices: one word inline, more only for messages of over 64 fields.
+#[derive(Default)]
+struct IndexSet {
+    low: u64,
+    high: Vec<u64>,
+}
+
+impl IndexSet {
+    /// Adds `index`; false if it was there already.
+    fn insert(&mut self, index: usize) -> bool {
+        let bit = 1u64 << (index % 64);
+        let word = match index / 64 {
+            0 => &mut self.low,
+            n => {
+                if self.high.len() < n {
+                    self.high.resize(n, 0);
+                }
+                match self.high.get_mut(n - 1) {
+                    Some(word) => word,
+                    None => return false,
+                }
+            }
+        };
+        let fresh = *word & bit == 0;
+        *word |= bit;
+        fresh
+    }
 }
 
 /// The next field's number (never 0) and value; `None` for groups and malformed bytes.
@@ -546,11 +573,7 @@ fn write_map(
         }
         let start = out.len();
         write_map_key(key_kind, key, out)?;
-        let end = out.len();
-        if keys.iter().any(|&(s, e)| out[s..e] == out[start..end]) {
-            return None;
-        }
-        keys.push((start, end));
+        keys.push((start, out.len()));
         out.push(b':');
         match value {
             Some(value) => write_value(table, value_kind, value, emit_unpopulated, out, depth)?,
@@ -565,7 +588,23 @@ fn write_map(
         }
     }
     out.push(b'}');
-    Some(())
+    distinct_keys(out, &keys).then_some(())
+}
+
+/// Whether the written keys at `ranges` of `out` are all different (however each was encoded
+/// on the wire). Hashed beyond a few entries, so a large map costs linear time.
+fn distinct_keys(out: &[u8], ranges: &[(usize, usize)]) -> bool {
+    let key = |&(start, end): &(usize, usize)| out.get(start..end);
+    if ranges.len() <= 8 {
+        return ranges.iter().enumerate().all(|(i, range)| {
+            let this = key(range);
+            this.is_some() && ranges.iter().take(i).all(|earlier| key(earlier) != this)
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ranges.len());
+    ranges
+        .iter()
+        .all(|range| key(range).is_some_and(|key| seen.insert(key)))
 }
 
 /// A map key as its JSON string: integers in decimal, booleans as `"true"`/`"false"`.

@@ -306,3 +306,41 @@ fn what_only_the_general_path_handles_is_declined() {
     let descriptor = message("test.v1.Author");
     assert!(direct(&descriptor, &[], true, false).is_some());
 }
+
+/// `counts` entries (`map<string, int32>`, field 1) for keys `k0`, `k1`, ...
+fn count_entries(keys: impl Iterator<Item = usize>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for i in keys {
+        let key = format!("k{i}");
+        let entry_len = 2 + key.len() + 2;
+        bytes.extend_from_slice(&[0x0a, entry_len as u8, 0x0a, key.len() as u8]);
+        bytes.extend_from_slice(key.as_bytes());
+        bytes.extend_from_slice(&[0x10, 0x01]);
+    }
+    bytes
+}
+
+#[test]
+fn large_maps_are_written_and_a_late_duplicate_key_still_declined() {
+    let descriptor = message("test.v1.WithMaps");
+    let bytes = count_entries(0..50_000);
+    let json = direct(&descriptor, &bytes, false, false).expect("a large map is written");
+    let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(value["counts"].as_object().map(|m| m.len()), Some(50_000));
+    let twice = count_entries((0..50_000).chain([49_999]));
+    assert_eq!(direct(&descriptor, &twice, false, false), None);
+}
+
+#[test]
+fn many_occurrences_of_one_oneof_member_are_the_last_one() {
+    let descriptor = message(PLAIN);
+    // choice_number (field 26, varint) sent 50,000 times: the last value counts.
+    let mut bytes = Vec::new();
+    for i in 0..50_000u32 {
+        bytes.extend_from_slice(&[0xd0, 0x01, (i % 100) as u8]);
+    }
+    assert_same(&descriptor, &bytes);
+    // A different member after all of them still makes it the general path's case.
+    bytes.extend_from_slice(&[0xca, 0x01, 0x00]);
+    assert_eq!(direct(&descriptor, &bytes, true, false), None);
+}

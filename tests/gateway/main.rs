@@ -10,6 +10,7 @@ mod backend_faults;
 mod bad_input;
 mod browser;
 mod cli;
+mod connection_limits;
 mod errors;
 mod health;
 mod metadata;

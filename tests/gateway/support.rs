@@ -458,6 +458,21 @@ impl Client {
         }
     }
 
+    /// Whether the server has closed this connection.
+    pub async fn is_closed(&self) -> bool {
+        match &self.sender {
+            Sender::H2(sender) => sender.is_closed(),
+            Sender::H1(sender) => sender.lock().await.is_closed(),
+        }
+    }
+
+    /// Resolves once the server has closed this connection.
+    pub async fn closed(&self) {
+        while !self.is_closed().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The ALPN protocol the TLS handshake settled on (`None` in plaintext).
     pub fn alpn(&self) -> Option<&[u8]> {
         self.alpn.as_deref()
