@@ -83,6 +83,11 @@ pub struct LimitsConfig {
     /// Request body bytes a client may have in flight over one connection (the HTTP/2
     /// connection window).
     pub per_connection_buffer_limit_bytes: u32,
+    /// Request and response bytes the gateway holds for its clients, all connections
+    /// together; above it new requests are shed with 503.
+    pub memory_budget_bytes: usize,
+    /// The largest reply message accepted from a backend.
+    pub max_response_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -95,6 +100,8 @@ impl Default for LimitsConfig {
             idle_timeout_ms: 3_600_000,
             request_timeout_ms: 300_000,
             per_connection_buffer_limit_bytes: 1024 * 1024,
+            memory_budget_bytes: 256 * 1024 * 1024,
+            max_response_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -13,7 +13,7 @@
 use std::fmt;
 
 use axum::body::Body;
-use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use prost_reflect::{DescriptorPool, SerializeOptions};
 use serde_json::Value;
@@ -102,6 +102,12 @@ impl GatewayError {
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(Code::Unavailable, message)
+    }
+
+    /// Shed for load (a limit of the gateway's own): UNAVAILABLE with `Retry-After: 1`, so
+    /// clients back off briefly and try again.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::unavailable(message).with_header(RETRY_AFTER, HeaderValue::from_static("1"))
     }
 
     pub fn deadline_exceeded(message: impl Into<String>) -> Self {

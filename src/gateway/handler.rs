@@ -14,7 +14,8 @@ use http::uri::PathAndQuery;
 use tonic::metadata::MetadataMap;
 
 use super::Gateway;
-use super::input::{RequestContext, read_body};
+use super::input::RequestContext;
+use super::request_body::read_body;
 use crate::errors::GatewayError;
 use crate::listener::ClientConnection;
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
@@ -48,6 +49,12 @@ impl Gateway {
         parts: &mut Parts,
         body: Body,
     ) -> Result<Response, GatewayError> {
+        if let Some(client) = parts.extensions.get::<Arc<ClientConnection>>() {
+            client
+                .buffer()
+                .admit()
+                .map_err(|full| GatewayError::overloaded(full.to_string()))?;
+        }
         let websocket = streaming::is_websocket_handshake(parts);
         let found = self.find_route(parts, websocket)?;
         let route = Arc::clone(found.value);
@@ -57,14 +64,14 @@ impl Gateway {
         if websocket {
             return streaming::websocket(self, parts, context, call).await;
         }
-        let limit = self.plan.max_body_bytes;
+        let (limit, timeout) = (self.plan.max_body_bytes, self.plan.request_timeout);
         match route.kind {
             CallKind::Unary => {
-                let body = read_body(&parts.headers, body, limit).await?;
+                let body = read_body(parts, body, limit, timeout).await?;
                 self.unary(&route, &context, &body, call).await
             }
             CallKind::ServerStreaming => {
-                let body = read_body(&parts.headers, body, limit).await?;
+                let body = read_body(parts, body, limit, timeout).await?;
                 let message = context.encode(&body)?;
                 let framing = Framing::negotiate(&parts.headers);
                 streaming::server_stream(self, route, message, call, framing).await

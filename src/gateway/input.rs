@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::Method;
+use http::header::CONTENT_TYPE;
 use http::request::Parts;
-use http::{HeaderMap, Method};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 
 use crate::errors::GatewayError;
+use crate::listener::ClientConnection;
 use crate::routing::{PathBinding, Route};
 use crate::transcoding::{JsonOptions, RequestParts, TranscodeError, build_request};
 
@@ -19,6 +18,8 @@ use crate::transcoding::{JsonOptions, RequestParts, TranscodeError, build_reques
 /// calls can keep transcoding messages after the handler has returned.
 pub struct RequestContext {
     pub route: Arc<Route>,
+    /// The client's connection, which streamed request bytes are charged to.
+    pub client: Option<Arc<ClientConnection>>,
     bindings: Vec<PathBinding>,
     query: Option<String>,
     content_type: Option<String>,
@@ -35,6 +36,7 @@ impl RequestContext {
     ) -> Self {
         Self {
             route,
+            client: parts.extensions.get::<Arc<ClientConnection>>().cloned(),
             bindings,
             query: parts.uri.query().map(str::to_owned),
             content_type: parts
@@ -91,29 +93,5 @@ pub fn transcode_error(err: TranscodeError) -> GatewayError {
     match err.field() {
         Some(field) => GatewayError::bad_request(vec![(field, err.to_string())]),
         None => GatewayError::invalid_argument(err.to_string()),
-    }
-}
-
-/// Reads the whole body, refusing more than `limit` bytes (413) before buffering them.
-pub async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(GatewayError::payload_too_large(limit));
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(GatewayError::payload_too_large(limit))
-        }
-        Err(err) => Err(GatewayError::invalid_argument(format!(
-            "reading the request body failed: {err}"
-        ))),
     }
 }

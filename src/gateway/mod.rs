@@ -5,6 +5,7 @@
 mod handler;
 mod input;
 mod plan;
+mod request_body;
 mod unary;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 pub use handler::{CallSetup, handle};
 pub use input::RequestContext;
 pub use plan::Plan;
+pub use request_body::request_timed_out;
 
 use crate::upstream::Upstreams;
 

@@ -25,6 +25,8 @@ pub struct Plan {
     pub codes: BusinessCodes,
     pub forwarding: HeaderForwarding,
     pub max_body_bytes: usize,
+    /// A body read whole, or one streamed request message, must arrive within this.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Plan {
@@ -78,6 +80,7 @@ impl Plan {
                 codes,
                 forwarding,
                 max_body_bytes: config.server.max_body_bytes,
+                request_timeout: std::time::Duration::from_millis(config.limits.request_timeout_ms),
             }),
             _ => Err(problems),
         }

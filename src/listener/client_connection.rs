@@ -10,13 +10,14 @@
 //! premature. Rapid-reset floods (CVE-2023-44487) get past h2's own guard, which only counts
 //! streams reset before the server accepted them.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use tokio::sync::Notify;
 
+use super::buffers::ConnectionBuffer;
 use super::connection_slots::ConnectionSlot;
 
 /// A stream abandoned sooner than this after it opened counts as a premature reset.
@@ -38,7 +39,12 @@ pub struct ClientConnection {
     /// When `active` last dropped to zero, in ms after `opened`.
     idle_since_ms: AtomicU64,
     abusive: AtomicBool,
-    /// Wakes the connection's driver when it must act now (abuse).
+    /// Bytes held for this connection's requests and responses.
+    buffer: ConnectionBuffer,
+    /// Streaming responses whose client may stop reading, checked by the driver.
+    stalls: Mutex<Vec<Weak<StallClock>>>,
+    /// Wakes the connection's driver when it must act now (abuse) or look again (a new
+    /// stall clock).
     pub(super) wake: Notify,
     /// Counts the connection against `max_connections` until the last holder is gone (an
     /// upgraded WebSocket outlives the HTTP connection that carried its handshake).
@@ -46,7 +52,11 @@ pub struct ClientConnection {
 }
 
 impl ClientConnection {
-    pub(super) fn new(peer: std::net::SocketAddr, slot: ConnectionSlot) -> Arc<Self> {
+    pub(super) fn new(
+        peer: std::net::SocketAddr,
+        slot: ConnectionSlot,
+        buffer: ConnectionBuffer,
+    ) -> Arc<Self> {
         let peer_ip = HeaderValue::try_from(peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         Arc::new(Self {
@@ -58,6 +68,8 @@ impl ClientConnection {
             premature: AtomicU64::new(0),
             idle_since_ms: AtomicU64::new(0),
             abusive: AtomicBool::new(false),
+            buffer,
+            stalls: Mutex::new(Vec::new()),
             wake: Notify::new(),
             _slot: slot,
         })
@@ -65,6 +77,11 @@ impl ClientConnection {
 
     pub fn peer_ip(&self) -> &HeaderValue {
         &self.peer_ip
+    }
+
+    /// What this connection holds in memory, against its limit and the gateway's budget.
+    pub fn buffer(&self) -> &ConnectionBuffer {
+        &self.buffer
     }
 
     /// Counts a request as running until the guard is dropped.
@@ -96,6 +113,38 @@ impl ClientConnection {
         self.abusive.load(Ordering::Acquire)
     }
 
+    /// A clock for one streaming response, watched by the connection's driver.
+    pub(super) fn watch_stall(self: &Arc<Self>, timeout: Duration) -> Arc<StallClock> {
+        let clock = Arc::new(StallClock {
+            connection_opened: self.opened,
+            waiting_since_ms: AtomicU64::new(NOT_WAITING),
+            timeout,
+        });
+        if let Ok(mut stalls) = self.stalls.lock() {
+            stalls.retain(|clock| clock.strong_count() > 0);
+            stalls.push(Arc::downgrade(&clock));
+        }
+        self.wake.notify_one();
+        clock
+    }
+
+    /// When the driver must next look at the streams (`None`: none to watch), and whether one
+    /// of them has already waited on its client for longer than its timeout.
+    pub(super) fn stalls(&self) -> (Option<Instant>, bool) {
+        let Ok(stalls) = self.stalls.lock() else {
+            return (None, false);
+        };
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        let mut stalled = false;
+        for clock in stalls.iter().filter_map(Weak::upgrade) {
+            let due = clock.due(now);
+            stalled |= due <= now;
+            next = Some(next.map_or(due, |next| next.min(due)));
+        }
+        (next, stalled)
+    }
+
     fn request_ended(&self, started: Instant, completed: bool) {
         let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
         if !completed && started.elapsed() < PREMATURE_LIFETIME {
@@ -119,6 +168,38 @@ fn too_many_premature(premature: u64, ended: u64) -> bool {
         premature * 2 >= PREMATURE_STREAM_COUNT
     } else {
         premature * 2 >= ended
+    }
+}
+
+const NOT_WAITING: u64 = u64::MAX;
+
+/// How long a streaming response's latest chunk has been waiting for its client.
+#[derive(Debug)]
+pub struct StallClock {
+    connection_opened: Instant,
+    /// When the chunk hyper holds was handed over (ms after the connection opened), or
+    /// `NOT_WAITING`.
+    waiting_since_ms: AtomicU64,
+    timeout: Duration,
+}
+
+impl StallClock {
+    pub(super) fn handed_over(&self) {
+        let ms =
+            u64::try_from(self.connection_opened.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.waiting_since_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub(super) fn taken(&self) {
+        self.waiting_since_ms.store(NOT_WAITING, Ordering::Relaxed);
+    }
+
+    /// When this stream counts as stalled if its client takes nothing before.
+    fn due(&self, now: Instant) -> Instant {
+        match self.waiting_since_ms.load(Ordering::Relaxed) {
+            NOT_WAITING => now + self.timeout,
+            ms => self.connection_opened + Duration::from_millis(ms) + self.timeout,
+        }
     }
 }
 
@@ -146,12 +227,14 @@ impl Drop for RequestGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listener::buffers::MemoryBudget;
     use crate::listener::connection_slots::ConnectionSlots;
 
     fn connection() -> Arc<ClientConnection> {
         let slots = ConnectionSlots::new(10);
         let slot = slots.try_acquire().unwrap();
-        ClientConnection::new("127.0.0.1:1".parse().unwrap(), slot)
+        let buffer = ConnectionBuffer::new(1 << 20, MemoryBudget::new(1 << 20, 1), 0);
+        ClientConnection::new("127.0.0.1:1".parse().unwrap(), slot, buffer)
     }
 
     #[test]

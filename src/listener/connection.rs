@@ -23,10 +23,11 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::buffers::{ConnectionBuffer, MemoryBudget};
 use super::client_connection::ClientConnection;
 use super::connection_slots::ConnectionSlot;
 use super::limits::{Builders, ConnectionLimits};
-use super::tracked_body::TrackedBody;
+use super::tracked_body::{ClientPaced, TrackedBody};
 use crate::net::CoalescingStream;
 
 type Socket = CoalescingStream<tokio::net::TcpStream>;
@@ -57,6 +58,11 @@ pub struct ConnectionContext {
     pub builders: Builders,
     /// Becomes true when the worker drains.
     pub draining: watch::Receiver<bool>,
+    /// The gateway-wide memory budget, and what one connection may hold of it.
+    pub budget: Arc<MemoryBudget>,
+    pub connection_buffer_limit: usize,
+    /// This worker's index (its share of the budget's counters).
+    pub worker: usize,
 }
 
 /// Serves one accepted connection until it closes.
@@ -66,7 +72,12 @@ pub async fn serve(
     peer: SocketAddr,
     slot: ConnectionSlot,
 ) {
-    let client = ClientConnection::new(peer, slot);
+    let buffer = ConnectionBuffer::new(
+        context.connection_buffer_limit,
+        Arc::clone(&context.budget),
+        context.worker,
+    );
+    let client = ClientConnection::new(peer, slot, buffer);
     let accepted = Instant::now();
     let first_request_by = accepted + context.limits.request_headers_timeout;
     match &context.tls {
@@ -115,9 +126,13 @@ async fn drive<I>(
         let guard = tracked.request_started();
         request.extensions_mut().insert(Arc::clone(&tracked));
         let response = app.clone().oneshot(request);
+        let connection = Arc::clone(&tracked);
         async move {
             let response = response.await?;
-            Ok::<_, std::convert::Infallible>(response.map(|body| TrackedBody::new(body, guard)))
+            let paced = response.extensions().get::<ClientPaced>().copied();
+            Ok::<_, std::convert::Infallible>(
+                response.map(|body| TrackedBody::new(body, guard, connection, paced)),
+            )
         }
     });
     let conn = builder.serve_connection_with_upgrades(io, service);
@@ -130,6 +145,17 @@ async fn drive<I>(
     let timer = tokio::time::sleep_until(first_request_by);
     tokio::pin!(timer);
     loop {
+        if let Phase::AwaitingFirstRequest { .. } = phase
+            && client.has_served()
+        {
+            phase = if drain_seen {
+                // The request that raced the drain is being served; the GOAWAY follows it.
+                conn.as_mut().graceful_shutdown();
+                Phase::Closing { deadline: None }
+            } else {
+                Phase::Serving
+            };
+        }
         if let Some(at) = wake_at(phase, &client, context.limits.idle_timeout) {
             timer.as_mut().reset(at);
         }
@@ -141,7 +167,14 @@ async fn drive<I>(
                 return;
             }
             () = &mut timer, if wake_at(phase, &client, context.limits.idle_timeout).is_some() => {
-                match next_phase(phase, &client, context.limits.idle_timeout, drain_seen) {
+                if phase == Phase::Serving && client.stalls().1 {
+                    tracing::warn!(peer = ?client.peer_ip(), "closing a connection whose client stopped reading a stream");
+                    conn.as_mut().graceful_shutdown();
+                    // Its stalled streams cannot finish: they go with the connection.
+                    phase = Phase::Closing { deadline: Some(Instant::now() + Duration::from_secs(1)) };
+                    continue;
+                }
+                match next_phase(phase, &client, context.limits.idle_timeout) {
                     Step::Stay(next) => phase = next,
                     Step::CloseGracefully(deadline) => {
                         conn.as_mut().graceful_shutdown();
@@ -165,14 +198,6 @@ async fn drive<I>(
                 }
             }
         }
-        if let Phase::AwaitingFirstRequest { .. } = phase
-            && drain_seen
-            && client.has_served()
-        {
-            // The request that raced the drain is being served; the GOAWAY follows it.
-            conn.as_mut().graceful_shutdown();
-            phase = Phase::Closing { deadline: None };
-        }
     }
 }
 
@@ -180,11 +205,15 @@ async fn drive<I>(
 fn wake_at(phase: Phase, client: &ClientConnection, idle_timeout: Duration) -> Option<Instant> {
     match phase {
         Phase::AwaitingFirstRequest { deadline } => Some(deadline),
-        Phase::Serving => Some(match client.idle_since() {
-            Some(since) => Instant::from_std(since) + idle_timeout,
-            // Busy: look again one idle period from now.
-            None => Instant::now() + idle_timeout,
-        }),
+        Phase::Serving => {
+            let idle = match client.idle_since() {
+                Some(since) => Instant::from_std(since) + idle_timeout,
+                // Busy: look again one idle period from now.
+                None => Instant::now() + idle_timeout,
+            };
+            let stall = client.stalls().0.map(Instant::from_std);
+            Some(stall.map_or(idle, |stall| stall.min(idle)))
+        }
         Phase::Closing { deadline } => deadline,
     }
 }
@@ -195,21 +224,13 @@ enum Step {
     Drop,
 }
 
-fn next_phase(
-    phase: Phase,
-    client: &ClientConnection,
-    idle_timeout: Duration,
-    draining: bool,
-) -> Step {
+fn next_phase(phase: Phase, client: &ClientConnection, idle_timeout: Duration) -> Step {
     let now = Instant::now();
     match phase {
         Phase::AwaitingFirstRequest { deadline } => {
             if client.has_served() {
-                if draining {
-                    Step::CloseGracefully(None)
-                } else {
-                    Step::Stay(Phase::Serving)
-                }
+                // Taken up at the top of the driver's loop.
+                Step::Stay(phase)
             } else if now >= deadline {
                 // Nothing was asked: there is nobody to say goodbye to.
                 Step::Drop

@@ -6,6 +6,7 @@
 //! the client sends the HTTP/2 preface (prior knowledge) and HTTP/1.1 otherwise.
 
 mod accept;
+mod buffers;
 mod client_connection;
 mod connection;
 mod connection_slots;
@@ -14,8 +15,10 @@ mod tls;
 mod tracked_body;
 
 pub use accept::{Shutdown, serve};
+pub use buffers::{BufferFull, ConnectionBuffer, MemoryBudget};
 pub use client_connection::ClientConnection;
 pub use connection::ConnectionContext;
 pub use connection_slots::{ConnectionSlots, default_max_connections, raise_open_file_limit};
 pub use limits::{Builders, ConnectionLimits};
 pub use tls::{CertSource, TlsError, server_config};
+pub use tracked_body::ClientPaced;

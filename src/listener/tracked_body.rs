@@ -1,30 +1,68 @@
 //! A response body that keeps its request counted on the connection until the body is
 //! finished or dropped, and tells the two apart: a response dropped before its end was
 //! abandoned by the client (a reset), which is what premature-reset counting needs.
+//!
+//! It also accounts for what the client has not taken yet: a chunk handed to hyper stays
+//! charged to the connection's buffer until hyper asks for the next one (hyper asks only once
+//! the client's flow-control window has room). For a streaming response (`ClientPaced`) the
+//! backend's stream window is charged too while the client lags, since the backend fills it,
+//! and the chunk's waiting time is on the stream's clock: a client that takes nothing for
+//! the stream's idle timeout gets its connection closed (`StallClock`).
 
 use std::cell::Cell;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use super::client_connection::RequestGuard;
+use super::client_connection::{ClientConnection, RequestGuard, StallClock};
+
+/// Marks a streaming response: the client's reading sets its pace.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientPaced {
+    /// How long a client may leave a chunk unread before its connection is closed.
+    pub idle_timeout: Duration,
+    /// What the backend may send ahead of the client on this stream.
+    pub upstream_window: usize,
+}
 
 pub struct TrackedBody {
     inner: Body,
     guard: RequestGuard,
+    connection: Arc<ClientConnection>,
+    /// Bytes charged for the chunk hyper holds now.
+    charged: usize,
+    paced: Option<(ClientPaced, Arc<StallClock>)>,
     /// Set once the inner body said it has ended (checked through `&self` by hyper).
     ended: Cell<bool>,
 }
 
 impl TrackedBody {
-    pub fn new(inner: Body, guard: RequestGuard) -> Self {
+    pub fn new(
+        inner: Body,
+        guard: RequestGuard,
+        connection: Arc<ClientConnection>,
+        paced: Option<ClientPaced>,
+    ) -> Self {
+        let paced = paced.map(|paced| (paced, connection.watch_stall(paced.idle_timeout)));
         Self {
             inner,
             guard,
+            connection,
+            charged: 0,
+            paced,
             ended: Cell::new(false),
+        }
+    }
+
+    fn settle(&mut self) {
+        if self.charged > 0 {
+            self.connection.buffer().release(self.charged);
+            self.charged = 0;
         }
     }
 }
@@ -37,9 +75,26 @@ impl http_body::Body for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        // Asked again: the previous chunk has gone on towards the client.
+        self.settle();
+        if let Some((_, clock)) = &self.paced {
+            clock.taken();
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) {
-            self.guard.complete();
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let mut charge = data.len();
+                    if let Some((paced, clock)) = &self.paced {
+                        charge = charge.saturating_add(paced.upstream_window);
+                        clock.handed_over();
+                    }
+                    self.connection.buffer().charge(charge);
+                    self.charged = charge;
+                }
+            }
+            Poll::Ready(None) => self.guard.complete(),
+            _ => {}
         }
         polled
     }
@@ -59,6 +114,10 @@ impl http_body::Body for TrackedBody {
 
 impl Drop for TrackedBody {
     fn drop(&mut self) {
+        self.settle();
+        if let Some((_, clock)) = &self.paced {
+            clock.taken();
+        }
         if self.ended.get() {
             self.guard.complete();
         }

@@ -15,7 +15,7 @@ use crate::config::{Config, LimitsConfig};
 use crate::demo;
 use crate::gateway::Plan;
 use crate::health::{Phase, Readiness};
-use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots};
+use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
 use crate::upstream;
 use workers::{WorkerSpec, Workers};
 
@@ -82,8 +82,9 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         (Some(TlsAcceptor::from(tls)), Some(source))
     };
     let addr = config.server.listen;
-    let listeners = bind_listeners(addr, worker_count(config.server.workers))
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let workers = worker_count(config.server.workers);
+    let listeners =
+        bind_listeners(addr, workers).map_err(|source| StartError::Bind { addr, source })?;
     let local_addr = listeners[0]
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
@@ -97,6 +98,13 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         demo_page: config.demo.embedded,
         limits: connection_limits(&config.limits),
         slots: connection_slots(&config.limits),
+        budget: MemoryBudget::new(config.limits.memory_budget_bytes, workers),
+        // One body of the largest size allowed always fits.
+        connection_buffer_limit: usize::try_from(config.limits.per_connection_buffer_limit_bytes)
+            .unwrap_or(usize::MAX)
+            .max(config.server.max_body_bytes),
+        health: Arc::clone(&health),
+        max_response_bytes: config.limits.max_response_bytes,
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     };
     let workers = Workers::start(listeners, spec).await?;

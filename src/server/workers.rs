@@ -17,8 +17,10 @@ use super::StartError;
 use crate::app;
 use crate::gateway::{Gateway, Plan};
 use crate::health::Readiness;
-use crate::listener::{self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots};
-use crate::upstream::Upstreams;
+use crate::listener::{
+    self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget,
+};
+use crate::upstream::{HealthTable, Upstreams};
 
 /// What every worker serves, and how.
 #[derive(Clone)]
@@ -30,6 +32,12 @@ pub struct WorkerSpec {
     pub limits: ConnectionLimits,
     /// `max_connections`, counted across every worker.
     pub slots: Arc<ConnectionSlots>,
+    /// The gateway-wide memory budget, and what one connection may hold of it.
+    pub budget: Arc<MemoryBudget>,
+    pub connection_buffer_limit: usize,
+    /// Every endpoint's reachability, which the workers' connections report to.
+    pub health: HealthTable,
+    pub max_response_bytes: usize,
     pub grace: Duration,
 }
 
@@ -69,7 +77,7 @@ impl Workers {
             let (spec, signal) = (spec.clone(), workers.signal.subscribe());
             thread::Builder::new()
                 .name(format!("h2gate-worker-{index}"))
-                .spawn(move || run(socket, spec, signal, ready, finished))
+                .spawn(move || run(index, socket, spec, signal, ready, finished))
                 .map_err(|err| StartError::Worker(err.to_string()))?;
             workers.finished.push(finished_rx);
             started.push(ready_rx);
@@ -102,6 +110,7 @@ impl Workers {
 
 /// One worker thread, from runtime creation to the last connection closed.
 fn run(
+    index: usize,
     socket: std::net::TcpListener,
     spec: WorkerSpec,
     mut signal: watch::Receiver<Signal>,
@@ -125,7 +134,8 @@ fn run(
                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
             let listener = TcpListener::from_std(socket)
                 .map_err(|source| StartError::Bind { addr, source })?;
-            let upstreams = Upstreams::connect(&spec.plan.upstreams)?;
+            let upstreams =
+                Upstreams::connect(&spec.plan.upstreams, &spec.health, spec.max_response_bytes)?;
             Ok((listener, upstreams))
         };
         let (listener, upstreams) = match setup() {
@@ -146,6 +156,9 @@ fn run(
             builders: Builders::new(&spec.limits),
             limits: spec.limits,
             draining: draining_rx,
+            budget: spec.budget,
+            connection_buffer_limit: spec.connection_buffer_limit,
+            worker: index,
         });
         let _ = ready.send(Ok(()));
 

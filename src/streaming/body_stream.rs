@@ -34,7 +34,8 @@ pub async fn body_stream(
     framing: Framing,
 ) -> Result<Response, GatewayError> {
     let route = Arc::clone(&context.route);
-    let (mut pump, requests, uploaded) = Pump::spawn(body, context, gateway.plan.max_body_bytes);
+    let limits = (gateway.plan.max_body_bytes, gateway.plan.request_timeout);
+    let (mut pump, requests, uploaded) = Pump::spawn(body, context, limits);
     let idle = call.idle_timeout;
     let open = tokio::select! {
         // The client's own error explains a call that failed because of it.
@@ -99,13 +100,13 @@ impl Pump {
     fn spawn(
         body: Body,
         context: RequestContext,
-        limit: usize,
+        (limit, timeout): (usize, Duration),
     ) -> (Self, RequestStream, oneshot::Receiver<()>) {
         let (sender, requests) = request_feed(PUMP_BUFFER);
         let (error_tx, error_rx) = oneshot::channel();
         let (uploaded_tx, uploaded_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
-            match pump_body(body, &context, &sender, limit).await {
+            match pump_body(body, &context, &sender, limit, timeout).await {
                 Ok(()) => {
                     sender.finish();
                     let _ = uploaded_tx.send(());

@@ -6,27 +6,30 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::connection::Connection;
+use super::endpoint::Endpoint;
 
 /// One worker's connections to one upstream's endpoints.
 #[derive(Clone)]
 pub struct Balancer {
-    endpoints: Arc<[Connection]>,
+    endpoints: Arc<[Endpoint]>,
+    /// The largest reply message accepted from these endpoints.
+    max_response_bytes: usize,
     /// xorshift state; races between calls only make it more random.
     random: Arc<AtomicU64>,
 }
 
 impl Balancer {
-    pub fn new(endpoints: Vec<Connection>) -> Self {
+    pub fn new(endpoints: Vec<Endpoint>, max_response_bytes: usize) -> Self {
         Self {
             endpoints: endpoints.into(),
+            max_response_bytes,
             random: Arc::new(AtomicU64::new(0x9E37_79B9_7F4A_7C15)),
         }
     }
 
     /// The endpoint to try first and, with two or more, another to fall back on if it
     /// cannot be reached: two picked at random, the less loaded first.
-    pub fn choose(&self) -> (&Connection, Option<&Connection>) {
+    pub fn choose(&self) -> (&Endpoint, Option<&Endpoint>) {
         let n = self.endpoints.len();
         if n < 2 {
             return (&self.endpoints[0], None);
@@ -40,6 +43,10 @@ impl Balancer {
         } else {
             (a, Some(b))
         }
+    }
+
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
     }
 
     fn next_random(&self) -> u64 {

@@ -6,36 +6,32 @@
 //! the backend sees as a cancellation, never as a finished upload); and a backend answering
 //! plain HTTP (an error page from a proxy) mapped by its status code instead of decoded as
 //! gRPC frames. tonic's `Streaming` still decodes the response frames and trailers.
+//!
+//! A call with one request message that a backend's GOAWAY left unprocessed (its stream id
+//! above the GOAWAY's last one) is sent once more, on another connection: the backend never
+//! saw it, so nothing is done twice.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine;
-use base64::alphabet;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use h2::client::{ResponseFuture, SendRequest};
-use h2::{Reason, SendStream};
+use futures_util::Stream;
+use h2::client::ResponseFuture;
 use http::header::{CONTENT_TYPE, TE};
 use http::uri::PathAndQuery;
-use http::{HeaderValue, Method, StatusCode, Uri};
-use http_body::Frame;
-use http_body_util::BodyExt;
-use tonic::codec::Streaming;
-use tonic::metadata::MetadataMap;
+use http::{HeaderValue, Method, Uri};
+use tokio::time::Instant;
+use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-use super::BytesCodec;
 use super::balance::Balancer;
-use super::connection::{Connection, InFlight};
+use super::cancel_grace::StreamHold;
+use super::endpoint::{Channel, Endpoint};
 use super::framing::grpc_frame;
 use super::h2_status::h2_status;
+use super::request_pipe::pipe_requests;
 use super::response_body::ResponseBody;
-use crate::errors::code_for_http_status;
-
-/// The largest single message accepted from a backend (a 4 MiB chunk plus framing fits).
-const MAX_RESPONSE_MESSAGE: usize = 16 * 1024 * 1024;
+pub use super::response_head::OpenStream;
+use super::response_head::read_head;
 
 /// A successful unary reply.
 #[derive(Debug)]
@@ -43,13 +39,6 @@ pub struct UnaryReply {
     pub headers: MetadataMap,
     pub message: Bytes,
     pub trailers: MetadataMap,
-}
-
-/// An open streaming call: the backend's response headers and its message stream, whose
-/// trailers (or error status) arrive at its end. Dropping it cancels the call upstream.
-pub struct OpenStream {
-    pub headers: MetadataMap,
-    pub messages: Streaming<Bytes>,
 }
 
 /// Calls `path` with one encoded `message`. The deadline covers the whole exchange and is
@@ -111,11 +100,43 @@ pub async fn open_single(
     message: Bytes,
     metadata: MetadataMap,
 ) -> Result<OpenStream, Status> {
-    let (response, mut send, in_flight) = start(upstream, path, metadata).await?;
     let frame = grpc_frame(&message).map_err(|err| Status::invalid_argument(err.to_string()))?;
-    send.send_data(frame, true)
-        .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))?;
-    opened(response, in_flight).await
+    let request_id = metadata.get(REQUEST_ID).cloned();
+    // Kept for a second attempt only while the first may still need one.
+    let mut again = Some((path.clone(), metadata.clone(), frame.clone()));
+    let mut attempt = (path, metadata, frame);
+    loop {
+        let (path, metadata, frame) = attempt;
+        let (endpoint, channel) = choose(upstream, request_id.as_ref()).await?;
+        let (response, mut send, opened) =
+            send_head(endpoint, channel.sender.clone(), path, metadata)?;
+        let id = response.stream_id().as_u32();
+        send.send_data(frame, true).map_err(|err| h2_status(&err))?;
+        let hold = StreamHold::new(send, opened);
+        let err = match response.await {
+            Ok(response) => {
+                let max = upstream.max_response_bytes();
+                let body = |recv| ResponseBody::new(recv, channel.in_flight, Some(hold), max);
+                return read_head(response, body);
+            }
+            Err(err) => err,
+        };
+        let unprocessed =
+            err.is_go_away() && err.is_remote() && channel.connection.go_away.unprocessed(id);
+        if unprocessed {
+            channel.connection.mark_closed();
+        }
+        match again.take() {
+            Some(next) if unprocessed => {
+                tracing::debug!(
+                    upstream = &*endpoint.target().upstream,
+                    "a GOAWAY left the call unprocessed; sending it again"
+                );
+                attempt = next;
+            }
+            _ => return Err(failed(endpoint, request_id.as_ref(), &err)),
+        }
+    }
 }
 
 /// Opens a call fed by `requests`; resolves when the backend's response headers arrive.
@@ -129,41 +150,81 @@ pub async fn open_stream<S>(
 where
     S: Stream<Item = Result<Bytes, Status>> + Send + 'static,
 {
-    let (response, send, in_flight) = start(upstream, path, metadata).await?;
-    tokio::spawn(pipe_requests(requests, send));
-    opened(response, in_flight).await
+    let request_id = metadata.get(REQUEST_ID).cloned();
+    let (endpoint, channel) = choose(upstream, request_id.as_ref()).await?;
+    let (response, send, opened) = send_head(endpoint, channel.sender.clone(), path, metadata)?;
+    // The pipe owns the request half: it resets the stream (after the grace) if the client
+    // abandons the call.
+    tokio::spawn(pipe_requests(requests, send, opened));
+    let response = response
+        .await
+        .map_err(|err| failed(endpoint, request_id.as_ref(), &err))?;
+    let max = upstream.max_response_bytes();
+    read_head(response, |recv| {
+        ResponseBody::new(recv, channel.in_flight, None, max)
+    })
 }
 
-/// Sends the request headers on the chosen endpoint's connection (falling back to the other
-/// candidate when the first cannot be reached: nothing was sent, so nothing is repeated).
-async fn start(
-    upstream: &Balancer,
+const REQUEST_ID: &str = "x-request-id";
+
+/// A call that failed before its response head: logged for the operator with where and why,
+/// answered to the client without internal addresses.
+fn failed(
+    endpoint: &Endpoint,
+    request_id: Option<&MetadataValue<Ascii>>,
+    err: &h2::Error,
+) -> Status {
+    let status = h2_status(err);
+    tracing::warn!(
+        upstream = &*endpoint.target().upstream,
+        endpoint = endpoint.uri(),
+        request_id = request_id.and_then(|id| id.to_str().ok()),
+        cause = %err,
+        "upstream call failed"
+    );
+    status
+}
+
+/// The endpoint to call and a place on one of its connections: the balancer's first pick, or
+/// its other pick when the first cannot be reached (nothing was sent, so nothing repeats).
+async fn choose<'a>(
+    upstream: &'a Balancer,
+    request_id: Option<&MetadataValue<Ascii>>,
+) -> Result<(&'a Endpoint, Channel), Status> {
+    let (first, fallback) = upstream.choose();
+    let result = match (first.ready().await, fallback) {
+        (Ok(channel), _) => return Ok((first, channel)),
+        (Err(_), Some(other)) => other.ready().await.map(|channel| (other, channel)),
+        (Err(error), None) => Err(error),
+    };
+    if let Err(status) = &result {
+        tracing::warn!(
+            upstream = &*first.target().upstream,
+            request_id = request_id.and_then(|id| id.to_str().ok()),
+            cause = status.message(),
+            "no endpoint could take the call"
+        );
+    }
+    result
+}
+
+/// Sends the request head; returns the response future, the request body's stream and when
+/// the stream was opened.
+fn send_head(
+    endpoint: &Endpoint,
+    mut sender: h2::client::SendRequest<Bytes>,
     path: PathAndQuery,
     metadata: MetadataMap,
-) -> Result<(ResponseFuture, SendStream<Bytes>, InFlight), Status> {
-    let (first, fallback) = upstream.choose();
-    let (endpoint, sender) = match (first.ready().await, fallback) {
-        (Ok(sender), _) => (first, sender),
-        (Err(_), Some(other)) => (other, other.ready().await?),
-        (Err(error), None) => return Err(error),
-    };
+) -> Result<(ResponseFuture, h2::SendStream<Bytes>, Instant), Status> {
     let request = grpc_request(endpoint, path, metadata)?;
-    let in_flight = endpoint.track();
-    let (response, send) = send_request(sender, request)?;
-    Ok((response, send, in_flight))
-}
-
-fn send_request(
-    mut sender: SendRequest<Bytes>,
-    request: http::Request<()>,
-) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
-    sender
+    let (response, send) = sender
         .send_request(request, false)
-        .map_err(|err| Status::unavailable(format!("the backend connection failed: {err}")))
+        .map_err(|err| h2_status(&err))?;
+    Ok((response, send, Instant::now()))
 }
 
 fn grpc_request(
-    endpoint: &Connection,
+    endpoint: &Endpoint,
     path: PathAndQuery,
     metadata: MetadataMap,
 ) -> Result<http::Request<()>, Status> {
@@ -183,123 +244,3 @@ fn grpc_request(
     headers.insert(TE, HeaderValue::from_static("trailers"));
     Ok(request)
 }
-
-/// Waits for the response headers and turns the response into headers and a message stream.
-async fn opened(response: ResponseFuture, in_flight: InFlight) -> Result<OpenStream, Status> {
-    let response = response.await.map_err(|err| h2_status(&err))?;
-    let (mut parts, body) = response.into_parts();
-    drop_malformed_details(&mut parts.headers);
-    // Trailers-only (grpc-go and grpc-python answer an empty stream, or an error raised
-    // before the first message, with one HEADERS frame carrying the status): the head is
-    // also the trailers, and no trailers frame will follow.
-    let trailers_only = match Status::from_header_map(&parts.headers) {
-        Some(status) if status.code() != Code::Ok => return Err(status),
-        Some(_) => true,
-        None => false,
-    };
-    let is_grpc = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"));
-    if parts.status != StatusCode::OK || !is_grpc {
-        return Err(Status::new(
-            code_for_http_status(parts.status),
-            format!(
-                "the backend answered HTTP {} ({}) instead of gRPC",
-                parts.status,
-                parts
-                    .headers
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("no content-type")
-            ),
-        ));
-    }
-    let body = ResponseBody::new(body, in_flight).map_frame(|frame| match frame.into_trailers() {
-        Ok(mut trailers) => {
-            drop_malformed_details(&mut trailers);
-            Frame::trailers(trailers)
-        }
-        Err(frame) => frame,
-    });
-    let messages = if trailers_only {
-        Streaming::new_empty(BytesCodec, body)
-    } else {
-        Streaming::new_response(
-            BytesCodec,
-            body,
-            parts.status,
-            None,
-            Some(MAX_RESPONSE_MESSAGE),
-        )
-    };
-    Ok(OpenStream {
-        headers: MetadataMap::from_headers(parts.headers),
-        messages,
-    })
-}
-
-/// Feeds a streaming call's request messages to the backend as flow control allows, then
-/// half-closes; a failing request stream resets the call instead. Stops early when the
-/// backend ends or resets the stream.
-async fn pipe_requests<S>(requests: S, mut send: SendStream<Bytes>)
-where
-    S: Stream<Item = Result<Bytes, Status>> + Send + 'static,
-{
-    let mut requests = std::pin::pin!(requests);
-    loop {
-        let next = tokio::select! {
-            next = requests.next() => next,
-            _ = std::future::poll_fn(|cx| send.poll_reset(cx)) => return,
-        };
-        match next {
-            Some(Ok(message)) => {
-                // Wait until the backend grants some window, like hyper's body pipe: at most
-                // one message per stream is held beyond what the backend asked for.
-                send.reserve_capacity(1);
-                while send.capacity() == 0 {
-                    match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => return,
-                    }
-                }
-                let Ok(frame) = grpc_frame(&message) else {
-                    send.send_reset(Reason::CANCEL);
-                    return;
-                };
-                if send.send_data(frame, false).is_err() {
-                    return;
-                }
-            }
-            Some(Err(_)) => {
-                send.send_reset(Reason::CANCEL);
-                return;
-            }
-            None => {
-                let _ = send.send_data(Bytes::new(), true);
-                return;
-            }
-        }
-    }
-}
-
-/// tonic panics on a `grpc-status-details-bin` that is not base64. A backend must not be able
-/// to crash a request (or, mid-stream, a client's connection), so such a value is dropped; the
-/// status code and message still arrive.
-fn drop_malformed_details(headers: &mut http::HeaderMap) {
-    let malformed = headers
-        .get(STATUS_DETAILS)
-        .is_some_and(|value| DETAILS_BASE64.decode(value.as_bytes()).is_err());
-    if malformed {
-        headers.remove(STATUS_DETAILS);
-    }
-}
-
-const STATUS_DETAILS: &str = "grpc-status-details-bin";
-
-/// The alphabet and padding rules tonic decodes `-bin` values with.
-const DETAILS_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);

@@ -1,23 +1,30 @@
-//! The upstream side: long-lived HTTP/2 channels to the backends (one set per worker), the gRPC call itself, and
-//! the translation of HTTP headers to gRPC metadata and back.
+//! The upstream side: long-lived HTTP/2 connections to the backends (one set per worker), the
+//! gRPC call itself, and the translation of HTTP headers to gRPC metadata and back.
 
 mod balance;
 mod call;
+mod cancel_grace;
 mod codec;
-mod connection;
+mod endpoint;
 mod framing;
+mod go_away;
+mod h2_connection;
 mod h2_status;
+mod keepalive;
 pub mod metadata;
 mod pool;
 mod probe;
+mod reachability;
 mod request_feed;
+mod request_pipe;
 mod response_body;
+mod response_head;
 
 pub use balance::Balancer;
 pub use call::{OpenStream, UnaryReply, call_unary, open_single, open_stream};
 pub use codec::BytesCodec;
-pub use pool::{
-    HealthTable, Reachability, Upstream, UpstreamError, UpstreamHealth, Upstreams, health_table,
-};
+pub use h2_connection::STREAM_WINDOW;
+pub use pool::{Upstream, UpstreamError, Upstreams, health_table};
 pub use probe::spawn_prober;
+pub use reachability::{HealthTable, Reachability, UpstreamHealth};
 pub use request_feed::{CallEnded, RequestSender, RequestStream, request_feed};

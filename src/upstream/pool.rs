@@ -1,9 +1,8 @@
-//! The configured upstreams: per worker, one lazily-opened, long-lived HTTP/2 connection per
+//! The configured upstreams: per worker, lazily-opened, long-lived HTTP/2 connections per
 //! endpoint, balanced across the endpoints (power of two choices), multiplexing every call;
-//! and, shared by all workers, each endpoint's reachability.
+//! their endpoints taken apart once, and the TLS settings for `https://` ones.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use http::Uri;
@@ -14,7 +13,8 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
 use super::balance::Balancer;
-use super::connection::{Connection, Target};
+use super::endpoint::{Endpoint, Target};
+use super::reachability::{EndpointState, HealthTable, UpstreamHealth};
 use crate::config::UpstreamConfig;
 use crate::routing::UpstreamId;
 
@@ -27,48 +27,6 @@ pub enum UpstreamError {
         message: String,
     },
 }
-
-/// Reachability as last seen by the prober.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reachability {
-    Unknown,
-    Reachable,
-    Unreachable,
-}
-
-#[derive(Debug)]
-pub struct EndpointState {
-    pub uri: String,
-    /// `host:port` the prober connects to.
-    pub authority: String,
-    state: AtomicU8,
-}
-
-impl EndpointState {
-    pub fn reachability(&self) -> Reachability {
-        match self.state.load(Ordering::Relaxed) {
-            1 => Reachability::Reachable,
-            2 => Reachability::Unreachable,
-            _ => Reachability::Unknown,
-        }
-    }
-
-    pub fn set_reachable(&self, reachable: bool) {
-        self.state
-            .store(if reachable { 1 } else { 2 }, Ordering::Relaxed);
-    }
-}
-
-/// One upstream's endpoints as the prober sees them; shared by every worker.
-#[derive(Debug)]
-pub struct UpstreamHealth {
-    pub name: String,
-    pub endpoints: Vec<EndpointState>,
-}
-
-/// Every upstream's reachability, for the prober and `/readyz`.
-pub type HealthTable = Arc<[UpstreamHealth]>;
 
 pub struct Upstream {
     /// This worker's connections to the upstream's endpoints.
@@ -87,10 +45,15 @@ pub struct Upstreams {
 impl Upstreams {
     /// Sets up the connections without connecting: the gateway starts while backends are
     /// down. Each connection opens on first use, on the runtime of the call that uses it.
-    pub fn connect(configs: &[UpstreamConfig]) -> Result<Self, UpstreamError> {
+    pub fn connect(
+        configs: &[UpstreamConfig],
+        health: &HealthTable,
+        max_response_bytes: usize,
+    ) -> Result<Self, UpstreamError> {
         let list = configs
             .iter()
-            .map(upstream)
+            .zip(health.iter())
+            .map(|(config, health)| upstream(config, health, max_response_bytes))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { list: list.into() })
     }
@@ -125,11 +88,8 @@ pub fn health_table(configs: &[UpstreamConfig]) -> Result<HealthTable, UpstreamE
                 .map(|uri| {
                     let endpoint = parse_endpoint(uri)
                         .map_err(|message| endpoint_error(config, uri, message))?;
-                    Ok(EndpointState {
-                        uri: uri.clone(),
-                        authority: format!("{}:{}", endpoint.authority.host(), endpoint.port),
-                        state: AtomicU8::new(0),
-                    })
+                    let authority = format!("{}:{}", endpoint.authority.host(), endpoint.port);
+                    Ok(Arc::new(EndpointState::new(uri.clone(), authority)))
                 })
                 .collect::<Result<_, UpstreamError>>()?;
             Ok(UpstreamHealth {
@@ -185,10 +145,15 @@ fn endpoint_error(config: &UpstreamConfig, endpoint: &str, message: String) -> U
     }
 }
 
-fn upstream(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
+fn upstream(
+    config: &UpstreamConfig,
+    health: &UpstreamHealth,
+    max_response_bytes: usize,
+) -> Result<Upstream, UpstreamError> {
     let mut tls = None;
     let mut endpoints = Vec::with_capacity(config.endpoints.len());
-    for uri in &config.endpoints {
+    let name: Arc<str> = config.name.as_str().into();
+    for (uri, state) in config.endpoints.iter().zip(&health.endpoints) {
         let endpoint =
             parse_endpoint(uri).map_err(|message| endpoint_error(config, uri, message))?;
         let tls = if endpoint.scheme == Scheme::HTTPS {
@@ -202,19 +167,21 @@ fn upstream(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
         } else {
             None
         };
-        endpoints.push(Connection::new(Target {
+        let target = Target {
             scheme: endpoint.scheme,
             authority: endpoint.authority,
             host: endpoint.host.into(),
             port: endpoint.port,
             tls,
-        }));
+            upstream: Arc::clone(&name),
+        };
+        endpoints.push(Endpoint::new(target, Arc::clone(state)));
     }
     if endpoints.is_empty() {
         return Err(endpoint_error(config, "*", "no endpoints".into()));
     }
     Ok(Upstream {
-        balancer: Balancer::new(endpoints),
+        balancer: Balancer::new(endpoints, max_response_bytes),
         timeout: Duration::from_millis(config.timeout_ms),
         stream_idle_timeout: Duration::from_millis(config.stream_idle_timeout_ms),
     })

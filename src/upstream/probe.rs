@@ -20,11 +20,11 @@ pub fn spawn_prober(health: HealthTable) -> JoinHandle<()> {
             for upstream in health.iter() {
                 for endpoint in &upstream.endpoints {
                     let connect = TcpStream::connect(endpoint.authority.as_str());
-                    let reachable = matches!(
-                        tokio::time::timeout(CONNECT_TIMEOUT, connect).await,
-                        Ok(Ok(_))
-                    );
-                    endpoint.set_reachable(reachable);
+                    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                        Ok(Ok(_)) => endpoint.connected(&upstream.name),
+                        Ok(Err(err)) => endpoint.unreachable(&upstream.name, &err.to_string()),
+                        Err(_) => endpoint.unreachable(&upstream.name, "connecting timed out"),
+                    }
                 }
             }
         }

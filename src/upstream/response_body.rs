@@ -1,6 +1,8 @@
 //! A backend's HTTP/2 response stream as an `http_body::Body` (what tonic's `Streaming`
-//! decodes), returning flow-control window as the data is taken, and counting as a call in
-//! flight on its endpoint until it is dropped.
+//! decodes): flow-control window returned as the data is taken, each gRPC message's declared
+//! length checked against `max_response_bytes` before anything of it is buffered, h2 errors
+//! turned into gRPC statuses, and the call counted in flight (and its stream held against an
+//! early reset, see `cancel_grace`) until it is dropped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -10,29 +12,48 @@ use h2::RecvStream;
 use http_body::{Body, Frame};
 use tonic::Status;
 
-use super::connection::InFlight;
+use super::cancel_grace::StreamHold;
+use super::endpoint::InFlight;
 use super::h2_status::h2_status;
 
 pub struct ResponseBody {
     recv: RecvStream,
     data_done: bool,
+    lengths: MessageLengths,
+    /// Single-message calls hold their request half here; streams' pipes hold theirs.
+    hold: Option<StreamHold>,
     _in_flight: InFlight,
 }
 
 impl ResponseBody {
-    pub fn new(recv: RecvStream, in_flight: InFlight) -> Self {
+    pub fn new(
+        recv: RecvStream,
+        in_flight: InFlight,
+        hold: Option<StreamHold>,
+        max_message: usize,
+    ) -> Self {
         Self {
             recv,
             data_done: false,
+            lengths: MessageLengths::new(max_message),
+            hold,
             _in_flight: in_flight,
         }
     }
 }
 
+impl ResponseBody {
+    fn finished(&mut self) {
+        if let Some(hold) = &mut self.hold {
+            hold.finish();
+        }
+    }
+}
+
 impl Body for ResponseBody {
-    type Data = Bytes;
     /// Already a gRPC status, so tonic's decoder passes it on as it is.
     type Error = Status;
+    type Data = Bytes;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -44,13 +65,23 @@ impl Body for ResponseBody {
                     // The window reopens as the gateway takes the data, not as it arrives:
                     // a client that reads slowly slows the backend down.
                     let _ = self.recv.flow_control().release_capacity(data.len());
+                    if let Err(status) = self.lengths.follow(&data) {
+                        // Dropping the call resets the stream: the rest is not wanted.
+                        return Poll::Ready(Some(Err(status)));
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Some(Err(err)) => return Poll::Ready(Some(Err(h2_status(&err)))),
+                Some(Err(err)) => {
+                    self.finished();
+                    return Poll::Ready(Some(Err(h2_status(&err))));
+                }
                 None => self.data_done = true,
             }
         }
-        match ready!(self.recv.poll_trailers(cx)) {
+        let trailers = ready!(self.recv.poll_trailers(cx));
+        // The stream is over either way: nothing to reset.
+        self.finished();
+        match trailers {
             Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
             Ok(None) => Poll::Ready(None),
             Err(err) => Poll::Ready(Some(Err(h2_status(&err)))),
@@ -59,5 +90,98 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         self.recv.is_end_stream()
+    }
+}
+
+/// Follows the gRPC message framing through the data (a flag byte and a four-byte length,
+/// then the message) to refuse a message longer than the limit as soon as its length is read.
+struct MessageLengths {
+    max: usize,
+    header: [u8; 5],
+    header_len: usize,
+    /// Bytes of the current message still to come.
+    message_left: usize,
+}
+
+impl MessageLengths {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            header: [0; 5],
+            header_len: 0,
+            message_left: 0,
+        }
+    }
+
+    fn follow(&mut self, mut data: &[u8]) -> Result<(), Status> {
+        while !data.is_empty() {
+            if self.message_left > 0 {
+                let take = self.message_left.min(data.len());
+                self.message_left -= take;
+                data = data.get(take..).unwrap_or_default();
+                continue;
+            }
+            let take = (5 - self.header_len).min(data.len());
+            if let (Some(slot), Some(bytes)) = (
+                self.header.get_mut(self.header_len..self.header_len + take),
+                data.get(..take),
+            ) {
+                slot.copy_from_slice(bytes);
+            }
+            self.header_len += take;
+            data = data.get(take..).unwrap_or_default();
+            if self.header_len == 5 {
+                self.header_len = 0;
+                let [_, a, b, c, d] = self.header;
+                let len = u32::from_be_bytes([a, b, c, d]) as usize;
+                if len > self.max {
+                    return Err(Status::internal(format!(
+                        "the backend's reply message of {len} bytes is larger than \
+                         max_response_bytes ({})",
+                        self.max
+                    )));
+                }
+                self.message_left = len;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: u32) -> Vec<u8> {
+        let mut out = vec![0];
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend(std::iter::repeat_n(7u8, len as usize));
+        out
+    }
+
+    #[test]
+    fn messages_within_the_limit_pass_however_split() {
+        let mut bytes = frame(10);
+        bytes.extend(frame(0));
+        bytes.extend(frame(100));
+        for split in [1, 2, 4, 5, 6, 11, bytes.len()] {
+            let mut lengths = MessageLengths::new(100);
+            for piece in bytes.chunks(split) {
+                lengths.follow(piece).unwrap();
+            }
+            assert_eq!((lengths.header_len, lengths.message_left), (0, 0));
+        }
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_at_its_header() {
+        let mut lengths = MessageLengths::new(100);
+        lengths.follow(&frame(100)).unwrap();
+        let status = lengths.follow(&[0, 0, 0, 0, 101]).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(
+            status.message().contains("max_response_bytes"),
+            "{status:?}"
+        );
     }
 }

@@ -13,6 +13,7 @@ mod cli;
 mod connection_limits;
 mod errors;
 mod health;
+mod isolation;
 mod metadata;
 mod protocols;
 mod stream_client;

@@ -1,0 +1,197 @@
+//! One backend endpoint as one worker sees it: its HTTP/2 connections, opened on first use
+//! and again after they close, multiplexing every call the worker makes to the endpoint.
+//! Calls go straight onto a connection (h2's `SendRequest`) from the request's own task: no
+//! queue or helper task in between.
+//!
+//! A connection takes at most as many calls as the backend's `SETTINGS_MAX_CONCURRENT_STREAMS`
+//! allows: past that h2 would queue calls invisibly inside the client, so another connection
+//! is opened (up to `MAX_CONNECTIONS`), and when those are full too the call fails at once
+//! with UNAVAILABLE instead of waiting in a queue nobody can see.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::uri::{Authority, Scheme};
+use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
+use tonic::Status;
+
+use super::h2_connection::{Live, LiveState, connect};
+use super::reachability::EndpointState;
+
+/// How long an endpoint that could not be reached is passed over by the balancer.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// Connections one worker opens to one endpoint when the backend limits concurrent streams.
+const MAX_CONNECTIONS: usize = 8;
+
+/// Where an endpoint is and how to speak to it.
+#[derive(Clone)]
+pub struct Target {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// What to connect to: the host without IPv6 brackets, and the port (the scheme's default
+    /// when the URI has none).
+    pub host: Box<str>,
+    pub port: u16,
+    /// `Some` for `https://` endpoints.
+    pub tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    /// The upstream's name, for logs and error messages.
+    pub upstream: Arc<str>,
+}
+
+/// One endpoint's connections for one worker.
+pub struct Endpoint {
+    target: Target,
+    slot: Mutex<Slot>,
+    /// Connection attempts started, to let callers who waited on one share its outcome.
+    attempts: AtomicU64,
+    /// Calls currently using this endpoint (the balancer's load figure).
+    in_flight: Arc<AtomicUsize>,
+    /// Until when (ms after `created`) the endpoint counts as unreachable after a failed
+    /// attempt to connect; the balancer sends calls elsewhere meanwhile.
+    avoid_until_ms: AtomicU64,
+    created: Instant,
+    /// Reachability as `/readyz` shows it, shared with the prober and the other workers.
+    health: Arc<EndpointState>,
+}
+
+#[derive(Default)]
+struct Slot {
+    live: Vec<Live>,
+    last_error: Option<Status>,
+}
+
+/// A call's place on one connection, counted against the endpoint and the connection until
+/// dropped.
+pub struct Channel {
+    pub sender: SendRequest<Bytes>,
+    pub connection: Arc<LiveState>,
+    pub in_flight: InFlight,
+}
+
+/// Counts a call against its endpoint and its connection until dropped.
+#[derive(Debug)]
+pub struct InFlight {
+    endpoint: Arc<AtomicUsize>,
+    connection: Arc<LiveState>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.endpoint.fetch_sub(1, Ordering::Relaxed);
+        self.connection.call_ended();
+    }
+}
+
+impl Endpoint {
+    pub fn new(target: Target, health: Arc<EndpointState>) -> Self {
+        Self {
+            target,
+            slot: Mutex::new(Slot::default()),
+            attempts: AtomicU64::new(0),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            avoid_until_ms: AtomicU64::new(0),
+            created: Instant::now(),
+            health,
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The endpoint's URI as configured (logs only: never shown to clients).
+    pub fn uri(&self) -> &str {
+        &self.health.uri
+    }
+
+    /// Calls in flight, or a very large figure for a while after the endpoint could not be
+    /// reached (then a call tries it again, with the other pick as its fallback).
+    pub fn load(&self) -> usize {
+        if self.elapsed_ms() < self.avoid_until_ms.load(Ordering::Relaxed) {
+            return usize::MAX;
+        }
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A place for one call on a connection with room for it, connecting first if none has.
+    /// Concurrent callers wait for a single connection attempt and share its outcome.
+    pub async fn ready(&self) -> Result<Channel, Status> {
+        for _ in 0..2 {
+            let (sender, connection) = self.connection().await?;
+            let in_flight = InFlight {
+                endpoint: Arc::clone(&self.in_flight),
+                connection: Arc::clone(&connection),
+            };
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            match sender.ready().await {
+                Ok(sender) => {
+                    return Ok(Channel {
+                        sender,
+                        connection,
+                        in_flight,
+                    });
+                }
+                // The connection is going away (a GOAWAY from a backend restarting, or it
+                // broke): nothing was sent yet, so this call may go on another.
+                Err(_) => connection.mark_closed(),
+            }
+        }
+        Err(Status::unavailable("the backend connection was lost"))
+    }
+
+    /// A connection with room for one more call (the room taken), connecting if needed.
+    async fn connection(&self) -> Result<(SendRequest<Bytes>, Arc<LiveState>), Status> {
+        let seen = self.attempts.load(Ordering::Acquire);
+        let mut slot = self.slot.lock().await;
+        slot.live.retain(|live| !live.state.is_closed());
+        if let Some(live) = slot.live.iter().find(|live| live.take_call()) {
+            return Ok((live.sender.clone(), Arc::clone(&live.state)));
+        }
+        if slot.live.len() >= MAX_CONNECTIONS {
+            return Err(Status::unavailable(
+                "the backend's limit on concurrent calls is reached on every connection",
+            ));
+        }
+        if slot.live.is_empty()
+            && self.attempts.load(Ordering::Acquire) != seen
+            && let Some(error) = &slot.last_error
+        {
+            // An attempt ran while this caller waited for the lock, and failed.
+            return Err(error.clone());
+        }
+        self.attempts.fetch_add(1, Ordering::AcqRel);
+        match connect(&self.target, &self.health).await {
+            Ok(live) => {
+                self.avoid_until_ms.store(0, Ordering::Relaxed);
+                self.health.connected(&self.target.upstream);
+                let taken = live.take_call();
+                let handle = (live.sender.clone(), Arc::clone(&live.state));
+                slot.live.push(live);
+                slot.last_error = None;
+                if !taken {
+                    // A backend that allows no calls at all on a fresh connection.
+                    handle.1.mark_closed();
+                    return Err(Status::unavailable("the backend accepts no calls"));
+                }
+                Ok(handle)
+            }
+            Err(failure) => {
+                self.health
+                    .unreachable(&self.target.upstream, &failure.cause);
+                let retry = u64::try_from(RETRY_AFTER_FAILURE.as_millis()).unwrap_or(0);
+                self.avoid_until_ms
+                    .store(self.elapsed_ms().saturating_add(retry), Ordering::Relaxed);
+                slot.last_error = Some(failure.status.clone());
+                Err(failure.status)
+            }
+        }
+    }
+}
