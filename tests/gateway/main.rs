@@ -2,8 +2,11 @@
 //! the demo gRPC services behind it (embedded or as a separate backend), and real HTTP/2 and
 //! HTTP/1.1 clients over TLS (ALPN) or plaintext. One binary keeps link time down.
 
+mod gateway_process;
+mod raw_h2;
 mod support;
 
+mod abuse;
 mod bad_input;
 mod browser;
 mod cli;
