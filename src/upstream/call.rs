@@ -24,7 +24,7 @@ use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
 use super::balance::Balancer;
-use super::cancel_grace::StreamHold;
+use super::cancel_grace::PendingHead;
 use super::endpoint::{Channel, Endpoint};
 use super::framing::grpc_frame;
 use super::h2_status::h2_status;
@@ -112,12 +112,13 @@ pub async fn open_single(
             send_head(endpoint, channel.sender.clone(), path, metadata)?;
         let id = response.stream_id().as_u32();
         send.send_data(frame, true).map_err(|err| h2_status(&err))?;
-        let hold = StreamHold::new(send, opened);
-        let err = match response.await {
+        let mut head = PendingHead::new(response, Some(send), opened);
+        let err = match head.arrived().await {
             Ok(response) => {
                 let max = upstream.max_response_bytes();
-                let body = |recv| ResponseBody::new(recv, channel.in_flight, Some(hold), max);
-                return read_head(response, body);
+                return read_head(response, |recv| {
+                    ResponseBody::new(recv, channel.in_flight, max)
+                });
             }
             Err(err) => err,
         };
@@ -153,15 +154,16 @@ where
     let request_id = metadata.get(REQUEST_ID).cloned();
     let (endpoint, channel) = choose(upstream, request_id.as_ref()).await?;
     let (response, send, opened) = send_head(endpoint, channel.sender.clone(), path, metadata)?;
-    // The pipe owns the request half: it resets the stream (after the grace) if the client
+    // The pipe owns the request half: it resets the stream (after a grace) if the client
     // abandons the call.
     tokio::spawn(pipe_requests(requests, send, opened));
-    let response = response
+    let response = PendingHead::new(response, None, opened)
+        .arrived()
         .await
         .map_err(|err| failed(endpoint, request_id.as_ref(), &err))?;
     let max = upstream.max_response_bytes();
     read_head(response, |recv| {
-        ResponseBody::new(recv, channel.in_flight, None, max)
+        ResponseBody::new(recv, channel.in_flight, max)
     })
 }
 

@@ -1,8 +1,7 @@
 //! A backend's HTTP/2 response stream as an `http_body::Body` (what tonic's `Streaming`
 //! decodes): flow-control window returned as the data is taken, each gRPC message's declared
 //! length checked against `max_response_bytes` before anything of it is buffered, h2 errors
-//! turned into gRPC statuses, and the call counted in flight (and its stream held against an
-//! early reset, see `cancel_grace`) until it is dropped.
+//! turned into gRPC statuses, and the call counted in flight until it is dropped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -12,7 +11,6 @@ use h2::RecvStream;
 use http_body::{Body, Frame};
 use tonic::Status;
 
-use super::cancel_grace::StreamHold;
 use super::endpoint::InFlight;
 use super::h2_status::h2_status;
 
@@ -20,32 +18,16 @@ pub struct ResponseBody {
     recv: RecvStream,
     data_done: bool,
     lengths: MessageLengths,
-    /// Single-message calls hold their request half here; streams' pipes hold theirs.
-    hold: Option<StreamHold>,
     _in_flight: InFlight,
 }
 
 impl ResponseBody {
-    pub fn new(
-        recv: RecvStream,
-        in_flight: InFlight,
-        hold: Option<StreamHold>,
-        max_message: usize,
-    ) -> Self {
+    pub fn new(recv: RecvStream, in_flight: InFlight, max_message: usize) -> Self {
         Self {
             recv,
             data_done: false,
             lengths: MessageLengths::new(max_message),
-            hold,
             _in_flight: in_flight,
-        }
-    }
-}
-
-impl ResponseBody {
-    fn finished(&mut self) {
-        if let Some(hold) = &mut self.hold {
-            hold.finish();
         }
     }
 }
@@ -71,17 +53,11 @@ impl Body for ResponseBody {
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Some(Err(err)) => {
-                    self.finished();
-                    return Poll::Ready(Some(Err(h2_status(&err))));
-                }
+                Some(Err(err)) => return Poll::Ready(Some(Err(h2_status(&err)))),
                 None => self.data_done = true,
             }
         }
-        let trailers = ready!(self.recv.poll_trailers(cx));
-        // The stream is over either way: nothing to reset.
-        self.finished();
-        match trailers {
+        match ready!(self.recv.poll_trailers(cx)) {
             Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
             Ok(None) => Poll::Ready(None),
             Err(err) => Poll::Ready(Some(Err(h2_status(&err)))),

@@ -203,3 +203,56 @@ async fn unfinished_uploads_past_the_connection_limit_are_shed() {
     drop(uploads);
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn clients_resetting_slow_calls_do_not_cost_others_their_calls() {
+    // One worker, so attackers and innocent calls share its one upstream connection to a
+    // stock tonic backend (which sends GOAWAY after 20 streams reset before it accepted them).
+    let gateway = TestGateway::start_with(Setup {
+        plaintext: true,
+        separate_backend: true,
+        server: "workers = 1",
+        ..Setup::default()
+    })
+    .await;
+    let addr = gateway.addr;
+    let innocent = (0..8).map(|i| async move {
+        let client = Client::h2c(addr).await;
+        let body = serde_json::json!({"name": format!("innocent-{i}"), "delayMs": 1500});
+        client.say_hello(&[], &body).await
+    });
+    let innocent = tokio::spawn(futures_util::future::join_all(innocent));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let attackers = (0..20).map(|_| async move {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let (sender, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        for _ in 0..3 {
+            let mut batch = Vec::new();
+            for _ in 0..90 {
+                let Ok(mut ready) = sender.clone().ready().await else {
+                    return;
+                };
+                let request = Request::builder()
+                    .uri(format!("http://{addr}/v1/greeter/x?delayMs=1000"))
+                    .body(())
+                    .expect("request");
+                match ready.send_request(request, true) {
+                    Ok((response, _)) => batch.push(response),
+                    Err(_) => return,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            drop(batch);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    futures_util::future::join_all(attackers).await;
+    let replies = innocent.await.expect("innocent calls");
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    gateway.shutdown().await;
+}

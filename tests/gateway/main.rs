@@ -2,10 +2,12 @@
 //! the demo gRPC services behind it (embedded or as a separate backend), and real HTTP/2 and
 //! HTTP/1.1 clients over TLS (ALPN) or plaintext. One binary keeps link time down.
 
+mod backend_process;
+mod gateway_process;
+mod raw_h2;
 mod support;
 
-mod backend_process;
-
+mod abuse;
 mod backend_faults;
 mod bad_input;
 mod browser;

@@ -1,0 +1,217 @@
+//! The real `h2gate` binary as a child process on a temp config and an ephemeral port, for
+//! tests that measure what the gateway itself holds: its resident memory (VmRSS, and the peak
+//! VmHWM) and its open file descriptors, read from `/proc/<pid>`. A child's figures are free of
+//! the test process's own allocations and of the other tests running in parallel. The child is
+//! killed on drop, so a failing test leaves nothing running.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{Client, Setup, TempFile, config_text};
+
+const BIN: &str = env!("CARGO_BIN_EXE_h2gate");
+/// A debug build compiles the demo protos at start-up; on a loaded machine that takes a while.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Log lines kept for failure messages.
+const LOG_TAIL: usize = 40;
+
+pub struct GatewayProcess {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    child: Child,
+    log: Arc<Mutex<VecDeque<String>>>,
+    _config: TempFile,
+}
+
+impl GatewayProcess {
+    /// Plaintext (HTTP/1.1 and h2c), embedded demo, one worker thread.
+    pub async fn plaintext() -> Self {
+        Self::start(&Setup {
+            plaintext: true,
+            server: ONE_WORKER,
+            ..Setup::default()
+        })
+        .await
+    }
+
+    /// TLS with the generated certificate, embedded demo, one worker thread.
+    pub async fn tls() -> Self {
+        Self::start(&Setup {
+            server: ONE_WORKER,
+            ..Setup::default()
+        })
+        .await
+    }
+
+    /// Plaintext, one worker, in front of every demo service (users, media, ...) served at
+    /// `backend` by the test process (e.g. [`crate::support::DemoBackend`]): the gateway's
+    /// memory is then its own, without an embedded backend's buffers.
+    pub async fn plaintext_in_front_of(backend: SocketAddr) -> Self {
+        let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+        let text = format!(
+            concat!(
+                "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n{workers}\n\n",
+                "[descriptors]\ninclude = [{proto:?}]\n",
+                "protos = [\"demo/v1/user.proto\", \"demo/v1/media.proto\"]\n\n",
+                "[[upstreams]]\nname = \"demo\"\nendpoints = [\"http://{backend}\"]\n",
+                "services = [\"*\"]\n",
+            ),
+            workers = ONE_WORKER,
+            proto = proto.display().to_string(),
+            backend = backend,
+        );
+        Self::from_text(text, false).await
+    }
+
+    /// `h2gate serve` on the config `setup` describes (which listens on port 0); returns once
+    /// the gateway has logged the address it serves on.
+    pub async fn start(setup: &Setup<'_>) -> Self {
+        Self::from_text(config_text(setup, None), !setup.plaintext).await
+    }
+
+    /// `h2gate serve` on exactly `text`, which must listen on port 0.
+    pub async fn from_text(text: String, tls: bool) -> Self {
+        let config = TempFile::new("process", "toml", &text);
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config.path)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            // Info shows h2's warnings about abusive peers in the failure tail.
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn h2gate serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let (found_tx, found_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+        let lines = Arc::clone(&log);
+        // Drained for the child's whole life: a full pipe would block its logging.
+        std::thread::spawn(move || {
+            let mut found_tx = Some(found_tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = serving_address(&line)
+                    && let Some(tx) = found_tx.take()
+                {
+                    let _ = tx.send(addr);
+                }
+                let mut lines = lines.lock().expect("log lock");
+                if lines.len() == LOG_TAIL {
+                    lines.pop_front();
+                }
+                lines.push_back(line);
+            }
+        });
+        let mut process = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls,
+            child,
+            log,
+            _config: config,
+        };
+        match tokio::time::timeout(START_TIMEOUT, found_rx).await {
+            Ok(Ok(addr)) => process.addr = addr,
+            _ => panic!(
+                "h2gate did not log its address within {START_TIMEOUT:?}; log:\n{}",
+                process.log_tail()
+            ),
+        }
+        process
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A client on a fresh connection: HTTP/2 (ALPN under TLS, prior knowledge in plaintext).
+    pub async fn client(&self) -> Client {
+        if self.tls {
+            Client::tls(self.addr, &[b"h2"]).await
+        } else {
+            Client::h2c(self.addr).await
+        }
+    }
+
+    /// Resident memory now (VmRSS), KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// Peak resident memory (VmHWM), KiB: since start, or since [`Self::reset_peak_rss`].
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    /// Restarts the peak at the current RSS (`clear_refs` 5, Linux 4.0+), so the peak covers
+    /// only what follows and not start-up (compiling protos allocates more than serving).
+    pub fn reset_peak_rss(&self) {
+        let path = format!("/proc/{}/clear_refs", self.pid());
+        std::fs::write(&path, "5").unwrap_or_else(|err| panic!("write {path}: {err}"));
+    }
+
+    /// Open file descriptors (listening sockets, connections, the runtime's own).
+    pub fn open_fds(&self) -> usize {
+        let path = format!("/proc/{}/fd", self.pid());
+        std::fs::read_dir(&path)
+            .unwrap_or_else(|err| panic!("read {path}: {err}"))
+            .count()
+    }
+
+    /// The last lines the gateway logged.
+    pub fn log_tail(&self) -> String {
+        let lines = self.log.lock().expect("log lock");
+        lines.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Waits until the gateway holds at most `limit` descriptors; the count last seen if it
+    /// never does within `timeout`.
+    pub async fn wait_for_fds_at_most(&self, limit: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let open = self.open_fds();
+            if open <= limit || Instant::now() >= deadline {
+                return open;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let status =
+            std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("read {path}: {err}"));
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{field} in {path}"))
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One worker: an attacker's connection and the well-behaved client's then share one event
+/// loop, so "others are still served" is tested where it is hardest.
+const ONE_WORKER: &str = "workers = 1";
+
+/// `... h2gate serving on http://127.0.0.1:PORT ...` → the address.
+fn serving_address(line: &str) -> Option<SocketAddr> {
+    let (_, rest) = line.split_once("serving on ")?;
+    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | ':' | '[' | ']')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
