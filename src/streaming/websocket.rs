@@ -5,10 +5,14 @@
 //! Contract: the URL's path and query variables fill the first message; a client Close frame
 //! half-closes the upstream call; a client that vanishes cancels it; a gRPC error is sent as a
 //! last `{"error": <ErrorResponse>}` text frame followed by a Close frame (1008 for client
-//! errors, 1011 otherwise) whose reason is the gRPC status name. A server-streaming binding
-//! without a body starts at once from the URL; otherwise the first frame is awaited.
+//! errors, 1011 otherwise) whose reason is the gRPC status name; a client message over
+//! `max_body_bytes` gets Close 1009. A server-streaming binding without a body starts at once
+//! from the URL; otherwise the first frame is awaited. The backend's silence for the upstream's
+//! `stream_idle_timeout_ms` ends the call with DEADLINE_EXCEEDED, and a client that takes no
+//! message for as long loses its socket.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -20,19 +24,23 @@ use http::request::Parts;
 use tonic::Status;
 use tonic::codec::Streaming;
 
+use super::message_stream::silent_for;
+use super::shutdown::{shutting_down, streams_cut};
 use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway, RequestContext};
 use crate::routing::CallKind;
 use crate::transcoding::BodyRule;
-use crate::upstream::{RequestSender, open_stream, request_feed};
+use crate::upstream::{OpenStream, RequestSender, open_stream, request_feed};
 
 /// Frames in flight from the client to the upstream call.
 const FRAME_BUFFER: usize = 8;
 const CLOSE_NORMAL: u16 = 1000;
 /// How long a closing client gets to answer our Close frame.
-const CLOSE_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(5);
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(5);
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_INTERNAL: u16 = 1011;
+/// RFC 6455: a message too big to process.
+const CLOSE_TOO_BIG: u16 = 1009;
 
 /// An HTTP/1.1 `Upgrade: websocket` or an HTTP/2 extended CONNECT with `:protocol websocket`.
 pub fn is_websocket_handshake(parts: &Parts) -> bool {
@@ -76,6 +84,9 @@ struct Bridge {
     context: RequestContext,
     /// Frames to the upstream call; None once half-closed.
     requests: Option<RequestSender>,
+    /// A client message waiting for room upstream. While one waits, the client is not read
+    /// (backpressure), but the backend still is: replies never wait on requests.
+    outbound: Option<Bytes>,
     sent_first: bool,
 }
 
@@ -86,6 +97,7 @@ impl Bridge {
             gateway,
             context,
             requests: None,
+            outbound: None,
             sent_first: false,
         }
     }
@@ -93,33 +105,55 @@ impl Bridge {
     async fn run(mut self, call: CallSetup) {
         let (sender, requests) = request_feed(FRAME_BUFFER);
         self.requests = Some(sender);
+        let idle = call.idle_timeout;
         let route = Arc::clone(&self.context.route);
         let starts_from_url =
             route.kind == CallKind::ServerStreaming && matches!(route.body, BodyRule::None);
-        if starts_from_url && let Err(error) = self.forward(b"").await {
+        if starts_from_url && let Err(error) = self.forward(b"") {
             return self.close_with_error(error).await;
         }
         let opening = open_stream(&call.upstream, call.grpc_path, requests, call.metadata);
         tokio::pin!(opening);
         let mut upstream: Option<Streaming<Bytes>> = None;
+        // The backend's silence, the wait for its response headers included.
+        let silence = tokio::time::sleep(idle);
+        tokio::pin!(silence);
+        let mut cut = self.gateway.streams_cut.clone();
         // After the client's Close frame the socket is still read: that is what lets the
         // WebSocket library send its Close reply, completing the handshake cleanly.
         let mut client_open = true;
         let mut client_closing = false;
         loop {
-            tokio::select! {
-                opened = &mut opening, if upstream.is_none() => match opened {
+            let step = tokio::select! {
+                opened = &mut opening, if upstream.is_none() => Step::Opened(Box::new(opened)),
+                room = reserve(self.requests.as_ref()), if self.outbound.is_some() => {
+                    // A call that already ended reports its outcome upstream-side.
+                    if let (Some(permit), Some(message)) = (room, self.outbound.take()) {
+                        permit.send(message);
+                    }
+                    Step::Forwarded
+                }
+                incoming = self.socket.recv(), if client_open && self.outbound.is_none() => {
+                    Step::Incoming(incoming)
+                }
+                reply = next_message(&mut upstream) => Step::Reply(reply),
+                () = &mut silence => Step::Silent,
+                () = streams_cut(&mut cut) => Step::Cut,
+            };
+            match step {
+                Step::Opened(opened) => match *opened {
                     Ok(open) => upstream = Some(open.messages),
                     Err(status) => return self.close_with_status(&status).await,
                 },
-                incoming = self.socket.recv(), if client_open => match incoming {
+                Step::Forwarded => self.half_close_if_single(),
+                Step::Incoming(incoming) => match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        if let Err(error) = self.forward(text.as_bytes()).await {
+                        if let Err(error) = self.forward(text.as_bytes()) {
                             return self.close_with_error(error).await;
                         }
                     }
                     Some(Ok(Message::Binary(data))) => {
-                        if let Err(error) = self.forward(&data).await {
+                        if let Err(error) = self.forward(&data) {
                             return self.close_with_error(error).await;
                         }
                     }
@@ -130,49 +164,65 @@ impl Bridge {
                         }
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Err(err)) if is_too_big(&err) => {
+                        return self.close(CLOSE_TOO_BIG, "message too big").await;
+                    }
                     // Closed after its Close frame: let the half-closed call finish upstream.
                     Some(Err(_)) | None if client_closing => client_open = false,
                     // The client vanished: returning drops the call, which cancels it.
                     Some(Err(_)) | None => return,
                 },
-                reply = next_message(&mut upstream) => match reply {
-                    Ok(Some(message)) => {
-                        if let Err(error) = self.send_message(&message).await {
-                            return self.close_with_error(error).await;
-                        }
+                Step::Reply(Ok(Some(message))) => {
+                    silence.as_mut().reset(tokio::time::Instant::now() + idle);
+                    match self.send_message(&message, idle).await {
+                        Ok(true) => {}
+                        // The client took nothing for the whole idle timeout: give up on it.
+                        Ok(false) => return,
+                        Err(error) => return self.close_with_error(error).await,
                     }
-                    Ok(None) => return self.close(CLOSE_NORMAL, "OK").await,
-                    Err(status) => return self.close_with_status(&status).await,
-                },
+                }
+                Step::Reply(Ok(None)) => return self.close(CLOSE_NORMAL, "OK").await,
+                Step::Reply(Err(status)) => return self.close_with_status(&status).await,
+                Step::Silent => return self.close_with_status(&silent_for(idle)).await,
+                Step::Cut => return self.close_with_error(shutting_down()).await,
             }
         }
     }
 
-    /// Transcodes one client frame and sends it upstream. Server-streaming methods take one
-    /// request message, so the call is half-closed after it; later frames are ignored.
-    async fn forward(&mut self, frame: &[u8]) -> Result<(), GatewayError> {
-        let Some(requests) = &self.requests else {
+    /// Transcodes one client frame into the message waiting to go upstream.
+    fn forward(&mut self, frame: &[u8]) -> Result<(), GatewayError> {
+        if self.requests.is_none() {
             return Ok(());
-        };
+        }
         let message = self.context.encode_with(frame, !self.sent_first)?;
         self.sent_first = true;
-        // A closed channel means the call already ended; its outcome arrives upstream-side.
-        let _ = requests.send(message).await;
+        self.outbound = Some(message);
+        Ok(())
+    }
+
+    /// Server-streaming methods take one request message: the call is half-closed after it,
+    /// and later frames are ignored.
+    fn half_close_if_single(&mut self) {
         if self.context.route.kind == CallKind::ServerStreaming
             && let Some(requests) = self.requests.take()
         {
             requests.finish();
         }
-        Ok(())
     }
 
-    async fn send_message(&mut self, message: &[u8]) -> Result<(), GatewayError> {
+    /// Sends one backend message to the client; `Ok(false)` if the client did not take it
+    /// within `patience`.
+    async fn send_message(
+        &mut self,
+        message: &[u8],
+        patience: Duration,
+    ) -> Result<bool, GatewayError> {
         let rendered = self.gateway.render(&self.context.route, message)?;
         let text = Utf8Bytes::try_from(rendered.body)
             .map_err(|_| GatewayError::internal("a rendered message is not UTF-8"))?;
         // A failed send means the client is gone; the loop ends on its next read.
-        let _ = self.socket.send(Message::Text(text)).await;
-        Ok(())
+        let sent = tokio::time::timeout(patience, self.socket.send(Message::Text(text))).await;
+        Ok(sent.is_ok())
     }
 
     async fn close_with_status(self, status: &Status) {
@@ -210,6 +260,36 @@ impl Bridge {
         let drain = async { while let Some(Ok(_)) = self.socket.recv().await {} };
         let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drain).await;
     }
+}
+
+/// What one turn of the bridge's loop brought.
+enum Step {
+    Opened(Box<Result<OpenStream, Status>>),
+    /// The waiting client message went upstream (or the call had ended).
+    Forwarded,
+    Incoming(Option<Result<Message, axum::Error>>),
+    Reply(Result<Option<Bytes>, Status>),
+    /// The backend said nothing for the idle timeout.
+    Silent,
+    /// The gateway is shutting down.
+    Cut,
+}
+
+/// Room for one message in the call's request feed; `None` once the call has ended.
+async fn reserve(requests: Option<&RequestSender>) -> Option<tokio::sync::mpsc::Permit<'_, Bytes>> {
+    requests?.reserve().await.ok()
+}
+
+/// Whether a read failed because the client's message exceeded the size limit.
+fn is_too_big(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(error) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = error.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// The next backend message once the call is open; pending before that.

@@ -53,6 +53,12 @@ impl RequestSender {
         self.tx.send(message).await.map_err(|_| CallEnded)
     }
 
+    /// Waits for room for one message without giving one up: cancelling the wait loses
+    /// nothing, so the caller can keep doing other work meanwhile.
+    pub async fn reserve(&self) -> Result<mpsc::Permit<'_, Bytes>, CallEnded> {
+        self.tx.reserve().await.map_err(|_| CallEnded)
+    }
+
     /// Half-closes the call after the messages already queued.
     pub fn finish(self) {
         self.finished.store(true, Ordering::Release);

@@ -23,3 +23,4 @@ mod streaming;
 mod trailers_only;
 mod unary;
 mod upstreams;
+mod websocket_bridge;
