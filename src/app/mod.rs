@@ -15,8 +15,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::gateway::{self, Gateway};
 use crate::health::{self, Readiness};
+use head_checks::HeadChecksLayer;
 use panic_response::PanicResponse;
 
+mod head_checks;
 mod panic_response;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -31,6 +33,7 @@ pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>, demo_page: bool)
         builtin = builtin.route("/demo/", get(crate::demo::streaming_page));
     }
     let panic_response = PanicResponse::new(gateway.plan.codes);
+    let head_checks = HeadChecksLayer::new(gateway.plan.max_header_bytes, gateway.plan.codes);
     Router::new()
         .fallback(gateway::handle)
         .with_state(gateway)
@@ -40,7 +43,8 @@ pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>, demo_page: bool)
                 .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(TraceLayer::new_for_http())
-                .layer(CatchPanicLayer::custom(panic_response)),
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(head_checks),
         )
 }
 

@@ -25,6 +25,8 @@ pub struct Plan {
     pub codes: BusinessCodes,
     pub forwarding: HeaderForwarding,
     pub max_body_bytes: usize,
+    /// Request heads larger than this get 431 (headers) or 414 (URI).
+    pub max_header_bytes: u32,
     /// A body read whole, or one streamed request message, must arrive within this.
     pub request_timeout: std::time::Duration,
 }
@@ -80,6 +82,7 @@ impl Plan {
                 codes,
                 forwarding,
                 max_body_bytes: config.server.max_body_bytes,
+                max_header_bytes: config.limits.max_header_bytes,
                 request_timeout: std::time::Duration::from_millis(config.limits.request_timeout_ms),
             }),
             _ => Err(problems),

@@ -7,7 +7,7 @@ use prost_reflect::{DynamicMessage, FieldDescriptor, MessageDescriptor, Value};
 use serde_json::error::Category;
 
 use super::json_options::JsonOptions;
-use super::json_scan::{self, MAX_JSON_DEPTH};
+use super::json_scan::{self, MAX_JSON_DEPTH, Structure};
 use super::single_field_deserializer::SingleFieldDeserializer;
 use super::transcode_error::TranscodeError;
 
@@ -17,14 +17,25 @@ pub(crate) fn is_blank(body: &[u8]) -> bool {
         .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
-/// Rejects bodies nested deeper than [`MAX_JSON_DEPTH`] before any recursive parser runs.
-pub(crate) fn check_depth(body: &[u8]) -> Result<(), TranscodeError> {
-    if json_scan::exceeds_depth(body, MAX_JSON_DEPTH) {
-        Err(TranscodeError::BodyTooDeep {
+/// Rejects bodies nested deeper than [`MAX_JSON_DEPTH`] before any recursive parser runs, and
+/// objects that repeat a key (`prefix`: the field the body fills, for the error's path).
+pub(crate) fn check_structure(body: &[u8], prefix: Option<&str>) -> Result<(), TranscodeError> {
+    match json_scan::check_structure(body, MAX_JSON_DEPTH) {
+        Ok(()) => Ok(()),
+        Err(Structure::TooDeep) => Err(TranscodeError::BodyTooDeep {
             limit: MAX_JSON_DEPTH,
-        })
-    } else {
-        Ok(())
+        }),
+        Err(Structure::DuplicateKey { offset }) => {
+            let steps = json_scan::path_at(body, offset);
+            let key = match steps.last() {
+                Some(json_scan::JsonStep::Key(key)) => key.clone(),
+                _ => String::new(),
+            };
+            Err(TranscodeError::InvalidBody {
+                field: json_scan::render_path(prefix, &steps),
+                message: format!("the key {key:?} appears twice in one JSON object"),
+            })
+        }
     }
 }
 
@@ -37,7 +48,7 @@ pub(crate) fn decode_whole(
     if is_blank(body) {
         return Ok(DynamicMessage::new(desc.clone()));
     }
-    check_depth(body)?;
+    check_structure(body, None)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let message = DynamicMessage::deserialize_with_options(
         desc.clone(),
@@ -60,7 +71,7 @@ pub(crate) fn decode_field(
     if is_blank(body) {
         return Ok(None);
     }
-    check_depth(body)?;
+    check_structure(body, Some(field.name()))?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let wrapped = SingleFieldDeserializer::new(field.json_name(), &mut de);
     let mut message = DynamicMessage::deserialize_with_options(

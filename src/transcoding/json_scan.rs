@@ -9,36 +9,98 @@
 /// Maximum nesting of JSON objects/arrays accepted in a request body.
 pub const MAX_JSON_DEPTH: usize = 64;
 
-/// Whether the JSON text nests objects/arrays more than `limit` levels deep. Malformed input is
-/// not judged here; the parser reports it afterwards.
-pub(crate) fn exceeds_depth(bytes: &[u8], limit: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
+/// What the structural scan found wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Structure {
+    /// Objects/arrays nest more than the limit.
+    TooDeep,
+    /// An object holds the same key twice; the offset is just past the second one.
+    DuplicateKey { offset: usize },
+}
+
+/// Checks nesting depth (at most `limit` levels) and that no object repeats a key: a parser
+/// would keep the last value and silently drop the first, which hides client bugs and lets
+/// two readers of the same body disagree. Malformed input is not judged here; the parser
+/// reports it afterwards.
+pub(crate) fn check_structure(bytes: &[u8], limit: usize) -> Result<(), Structure> {
+    // Open containers: whether each is an object, whether a key comes next, and where its
+    // keys start in `keys`.
+    let mut levels: Vec<(bool, bool, usize)> = Vec::new();
+    let mut keys: Vec<(usize, usize)> = Vec::new();
+    let mut string_start: Option<usize> = None;
     let mut escaped = false;
-    for &byte in bytes {
-        if in_string {
+    for (i, &byte) in bytes.iter().enumerate() {
+        if let Some(start) = string_start {
             if escaped {
                 escaped = false;
             } else if byte == b'\\' {
                 escaped = true;
             } else if byte == b'"' {
-                in_string = false;
+                string_start = None;
+                if let Some((true, expect_key @ true, _)) = levels.last_mut() {
+                    *expect_key = false;
+                    keys.push((start, i + 1));
+                }
             }
             continue;
         }
         match byte {
-            b'"' => in_string = true,
+            b'"' => string_start = Some(i),
             b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
+                if levels.len() >= limit {
+                    return Err(Structure::TooDeep);
+                }
+                levels.push((byte == b'{', true, keys.len()));
+            }
+            b']' | b'}' => {
+                if let Some((true, _, from)) = levels.pop() {
+                    if let Some(offset) = repeated_key(bytes, keys.get(from..).unwrap_or_default())
+                    {
+                        return Err(Structure::DuplicateKey { offset });
+                    }
+                    keys.truncate(from);
                 }
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => {
+                if let Some((true, expect_key, _)) = levels.last_mut() {
+                    *expect_key = true;
+                }
+            }
             _ => {}
         }
     }
-    false
+    Ok(())
+}
+
+/// The end of the second occurrence of a key that `ranges` (quoted keys of one object, in
+/// order) holds twice, if any.
+fn repeated_key(bytes: &[u8], ranges: &[(usize, usize)]) -> Option<usize> {
+    let raw = |&(start, end): &(usize, usize)| bytes.get(start..end).unwrap_or_default();
+    // Escapes make one key spellable many ways: compare decoded keys then.
+    if ranges.iter().any(|range| raw(range).contains(&b'\\')) {
+        let mut seen = std::collections::HashSet::new();
+        return ranges
+            .iter()
+            .find(|range| !seen.insert(decode_key(raw(range))))
+            .map(|&(_, end)| end);
+    }
+    if ranges.len() <= 8 {
+        return ranges.iter().enumerate().find_map(|(i, range)| {
+            let key = raw(range);
+            ranges
+                .iter()
+                .take(i)
+                .any(|earlier| raw(earlier) == key)
+                .then_some(range.1)
+        });
+    }
+    let mut sorted: Vec<(&[u8], usize)> =
+        ranges.iter().map(|range| (raw(range), range.1)).collect();
+    sorted.sort_unstable();
+    sorted.windows(2).find_map(|pair| match pair {
+        [(a, _), (b, end_b)] if a == b => Some(*end_b),
+        _ => None,
+    })
 }
 
 /// Converts a serde_json error position (1-based line, byte column within the line = bytes
@@ -183,21 +245,61 @@ mod tests {
             (r#"{"a\\":[[]]}"#, 2, true),
             ("[][][][]", 1, false),
         ];
+        let too_deep =
+            |json: &str, limit| check_structure(json.as_bytes(), limit) == Err(Structure::TooDeep);
         for (json, limit, expected) in cases {
-            assert_eq!(
-                exceeds_depth(json.as_bytes(), *limit),
-                *expected,
-                "{json} / {limit}"
-            );
+            assert_eq!(too_deep(json, *limit), *expected, "{json} / {limit}");
         }
         let deep = "[".repeat(100_000);
-        assert!(exceeds_depth(deep.as_bytes(), MAX_JSON_DEPTH));
+        assert!(too_deep(&deep, MAX_JSON_DEPTH));
         let ok = format!(
             "{}{}",
             "[".repeat(MAX_JSON_DEPTH),
             "]".repeat(MAX_JSON_DEPTH)
         );
-        assert!(!exceeds_depth(ok.as_bytes(), MAX_JSON_DEPTH));
+        assert!(!too_deep(&ok, MAX_JSON_DEPTH));
+    }
+
+    #[test]
+    fn a_key_repeated_in_one_object_is_found() {
+        let repeated: &[(&str, &str)] = &[
+            (r#"{"a":1,"a":2}"#, r#"{"a":1,"a""#),
+            (r#"{"b":{"x":1,"y":2,"x":3}}"#, r#"{"b":{"x":1,"y":2,"x""#),
+            (
+                r#"[{"a":1},{"c":[1,{"d":1,"d":2}]}]"#,
+                r#"[{"a":1},{"c":[1,{"d":1,"d""#,
+            ),
+            // The same key spelled with an escape.
+            (r#"{"name":1,"name":2}"#, r#"{"name":1,"name""#),
+        ];
+        for (json, up_to) in repeated {
+            assert_eq!(
+                check_structure(json.as_bytes(), MAX_JSON_DEPTH),
+                Err(Structure::DuplicateKey {
+                    offset: up_to.len()
+                }),
+                "{json}"
+            );
+        }
+        let many: Vec<String> = (0..100).map(|i| format!("\"k{i}\":{i}")).collect();
+        let wide = format!("{{{},\"k57\":0}}", many.join(","));
+        assert!(matches!(
+            check_structure(wide.as_bytes(), MAX_JSON_DEPTH),
+            Err(Structure::DuplicateKey { .. })
+        ));
+        let fine: &[&str] = &[
+            r#"{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}"#,
+            r#"{"a":"a","b":["a","a"]}"#,
+            r#"{"a\"":1,"a":2}"#,
+            &format!("{{{}}}", many.join(",")),
+        ];
+        for json in fine {
+            assert_eq!(
+                check_structure(json.as_bytes(), MAX_JSON_DEPTH),
+                Ok(()),
+                "{json}"
+            );
+        }
     }
 
     #[test]

@@ -275,3 +275,88 @@ async fn invalid_grpc_timeout_is_400() {
     }
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_json_key_given_twice_is_400_not_last_wins() {
+    let gateway = TestGateway::start("").await;
+    let client = gateway.client().await;
+    let reply = client
+        .raw_json(
+            Method::POST,
+            "/v1/users",
+            r#"{"name":"Ann","age":30,"name":"Bob"}"#,
+        )
+        .await;
+    let error = assert_error(&reply, 400, "INVALID_ARGUMENT", 10001);
+    let violations = &error["details"][0]["fieldViolations"];
+    assert_eq!(violations[0]["field"], "name", "{error}");
+    // Inside a body bound to one field (PATCH /v1/users/{id} with body "user").
+    let reply = client
+        .raw_json(Method::PATCH, "/v1/users/42", r#"{"age":1,"age":2}"#)
+        .await;
+    assert_error(&reply, 400, "INVALID_ARGUMENT", 10001);
+    client.assert_still_usable().await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_heads_get_431_and_414_with_an_error_response() {
+    let gateway = TestGateway::start("[limits]\nmax_header_bytes = 4096\n").await;
+    for client in [gateway.client().await, gateway.client_h1().await] {
+        let big = "v".repeat(5000);
+        let reply = client
+            .request(Method::GET, "/v1/users/42", &[("x-big", &big)], Vec::new())
+            .await;
+        assert_error(&reply, 431, "INVALID_ARGUMENT", 10001);
+        let long = format!("/v1/users/42?{}", "q=1&".repeat(1500));
+        let reply = client.get(&long).await;
+        assert_error(&reply, 414, "INVALID_ARGUMENT", 10001);
+        client.assert_still_usable().await;
+    }
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn http11_requests_need_exactly_one_host() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let gateway = TestGateway::plaintext("").await;
+    let heads = [
+        ("no Host", "GET /v1/users/42 HTTP/1.1\r\n\r\n"),
+        (
+            "two Hosts",
+            "GET /v1/users/42 HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+        ),
+    ];
+    for (what, head) in heads {
+        let mut tcp = tokio::net::TcpStream::connect(gateway.addr)
+            .await
+            .expect("connect");
+        // A second, well-formed request pipelined behind: it must not be served.
+        let pipelined = format!("{head}GET /v1/users/42 HTTP/1.1\r\nHost: x\r\n\r\n");
+        tcp.write_all(pipelined.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tcp.read_to_end(&mut answer),
+        )
+        .await;
+        assert!(
+            read.is_ok(),
+            "{what}: the connection is closed after the answer"
+        );
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 400"), "{what}: {text}");
+        assert!(
+            text.contains("\"INVALID_ARGUMENT\""),
+            "{what}: an ErrorResponse: {text}"
+        );
+        assert!(
+            !text.contains("HTTP/1.1 200"),
+            "{what}: the pipelined request is not served: {text}"
+        );
+    }
+    let client = super::support::Client::h1_plain(gateway.addr).await;
+    client.assert_still_usable().await;
+    gateway.shutdown().await;
+}
