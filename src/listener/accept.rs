@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::accept_turns::WorkerTurn;
 use crate::net::CoalescingStream;
 
 /// A client that connects but never finishes its handshake or headers is dropped after this.
@@ -45,9 +46,11 @@ impl PeerAddr {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
-/// for up to `grace` before returning.
+/// for up to `grace` before returning. With `turn` (a socket shared with other workers), a
+/// connection is accepted only on this worker's turn and counted while it is open.
 pub async fn serve(
     listener: TcpListener,
+    turn: Option<WorkerTurn>,
     tls: Option<TlsAcceptor>,
     app: axum::Router,
     limits: ConnectionLimits,
@@ -58,8 +61,14 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        let next = async {
+            if let Some(turn) = &turn {
+                turn.wait().await;
+            }
+            listener.accept().await
+        };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = next => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors and similar: back off instead of spinning.
@@ -70,12 +79,15 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let open = turn.as_ref().map(WorkerTurn::opened);
         let _ = stream.set_nodelay(true);
         let stream = CoalescingStream::new(stream);
         let watcher = graceful.watcher();
         let peer_addr = PeerAddr::new(peer);
         let (builder, tls, app) = (Arc::clone(&builder), tls.clone(), app.clone());
         tokio::spawn(async move {
+            // Counted against this worker until the connection ends.
+            let _open = open;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(peer_addr.clone());
                 app.clone().oneshot(req)

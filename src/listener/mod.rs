@@ -5,7 +5,9 @@
 //! under TLS, or by prior knowledge in plaintext mode) and HTTP/1.1 otherwise.
 
 mod accept;
+mod accept_turns;
 mod tls;
 
 pub use accept::{ConnectionLimits, PeerAddr, serve};
+pub use accept_turns::{AcceptTurns, WorkerTurn};
 pub use tls::{CertSource, TlsError, server_config};

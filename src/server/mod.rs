@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -19,6 +19,7 @@ use crate::listener::{self, CertSource, ConnectionLimits};
 use crate::upstream;
 use workers::{WorkerSpec, Workers};
 
+mod listen;
 mod workers;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,11 @@ pub enum StartError {
     Tls(#[from] listener::TlsError),
     #[error("cannot start a worker thread: {0}")]
     Worker(String),
+    #[error(
+        "cannot listen on {addr}: address already in use: another process (another h2gate?) \
+         listens there; stop it, or set [server] reuse_port = true in both to share the address"
+    )]
+    AddrInUse { addr: SocketAddr },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -55,12 +61,34 @@ pub struct RunningGateway {
 }
 
 struct EmbeddedDemo {
-    stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+}
+
+impl Drop for EmbeddedDemo {
+    /// Also when start-up fails after the demo started: nothing of a gateway that did not
+    /// start keeps running.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Starts everything `config` describes; returns once the listener accepts connections.
 pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
+    // First, so that an address someone else holds fails start-up before anything else runs.
+    let addr = config.server.listen;
+    let listeners = listen::bind(
+        addr,
+        worker_count(config.server.workers),
+        config.server.reuse_port,
+    )
+    .map_err(|source| bind_error(addr, source))?;
+    let local_addr = listeners
+        .sockets
+        .first()
+        .map_or(Ok(addr), std::net::TcpListener::local_addr)
+        .map_err(|source| bind_error(addr, source))?;
+
     let demo = if config.demo.embedded {
         Some(start_demo().await?)
     } else {
@@ -69,24 +97,10 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let demo_endpoint = demo.as_ref().map(|(_, endpoint)| endpoint.as_str());
     let plan = Plan::build(config, demo_endpoint).map_err(StartError::Invalid)?;
     let health = upstream::health_table(&plan.upstreams)?;
-
-    let (acceptor, cert_source) = if config.server.plaintext {
-        (None, None)
-    } else {
-        let files = config
-            .server
-            .tls_cert
-            .as_deref()
-            .zip(config.server.tls_key.as_deref());
-        let (tls, source) = listener::server_config(files)?;
-        (Some(TlsAcceptor::from(tls)), Some(source))
+    let (acceptor, cert_source) = match listener_tls(config)? {
+        Some((tls, source)) => (Some(TlsAcceptor::from(tls)), Some(source)),
+        None => (None, None),
     };
-    let addr = config.server.listen;
-    let listeners = bind_listeners(addr, worker_count(config.server.workers))
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let local_addr = listeners[0]
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
 
     let readiness = Readiness::new(Arc::clone(&health));
     let tls = acceptor.is_some();
@@ -115,27 +129,27 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     })
 }
 
-/// One listening socket per worker, all on the same port (`SO_REUSEPORT`): the kernel spreads
-/// new connections evenly over them, where workers sharing one socket would see whichever
-/// happened to be waiting take nearly all of them.
-fn bind_listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let mut listeners = Vec::with_capacity(count);
-    let mut bound = addr;
-    for _ in 0..count {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_reuseport(true)?;
-        socket.bind(bound)?;
-        let listener = socket.listen(1024)?;
-        // With port 0 the first socket picks the port; the others join it.
-        bound = listener.local_addr()?;
-        listeners.push(listener.into_std()?);
+/// The listener's TLS configuration as `[server]` describes it; `None` in plaintext mode.
+fn listener_tls(
+    config: &Config,
+) -> Result<Option<(Arc<rustls::ServerConfig>, CertSource)>, listener::TlsError> {
+    if config.server.plaintext {
+        return Ok(None);
     }
-    Ok(listeners)
+    let files = config
+        .server
+        .tls_cert
+        .as_deref()
+        .zip(config.server.tls_key.as_deref());
+    listener::server_config(files).map(Some)
+}
+
+fn bind_error(addr: SocketAddr, source: std::io::Error) -> StartError {
+    if source.kind() == std::io::ErrorKind::AddrInUse {
+        StartError::AddrInUse { addr }
+    } else {
+        StartError::Bind { addr, source }
+    }
 }
 
 /// `workers = 0` means one per CPU core.
@@ -153,7 +167,9 @@ impl RunningGateway {
         self.workers.drain().await;
         self.prober.abort();
         if let Some(mut demo) = self.demo.take() {
-            let _ = demo.stop.send(());
+            if let Some(stop) = demo.stop.take() {
+                let _ = stop.send(());
+            }
             // The demo's graceful stop waits for open streams, which a client may hold forever.
             if tokio::time::timeout(DEMO_STOP_GRACE, &mut demo.task)
                 .await
@@ -169,9 +185,6 @@ impl Drop for RunningGateway {
     fn drop(&mut self) {
         self.workers.abort();
         self.prober.abort();
-        if let Some(demo) = &self.demo {
-            demo.task.abort();
-        }
     }
 }
 
@@ -192,5 +205,9 @@ async fn start_demo() -> Result<(EmbeddedDemo, String), StartError> {
             tracing::error!(error = %err, "embedded demo services stopped");
         }
     });
-    Ok((EmbeddedDemo { stop, task }, format!("http://{local}")))
+    let demo = EmbeddedDemo {
+        stop: Some(stop),
+        task,
+    };
+    Ok((demo, format!("http://{local}")))
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::support::{Client, GREETER_RULES, Setup, TempFile, closed_port, config_text};
+use crate::support::{
+    Client, GREETER_RULES, Setup, TempFile, TestGateway, closed_port, config_text,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_h2gate");
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -352,6 +354,30 @@ async fn serve_command_serves_https() {
     assert_eq!(client.get_ok("/v1/users/42").await["name"], "Ada Lovelace");
     let hello = client.get_ok("/v1/greeter/cli").await;
     assert_eq!(hello["message"], "Hello, cli!");
+}
+
+#[tokio::test]
+async fn serve_refuses_an_address_another_process_listens_on() {
+    let gateway = TestGateway::plaintext("").await;
+    let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    for addr in [gateway.addr, other.local_addr().expect("address")] {
+        let text =
+            config_text(&Setup::default(), None).replacen("127.0.0.1:0", &addr.to_string(), 1);
+        let file = TempFile::new("in-use", "toml", &text);
+        let path = file.path.display().to_string();
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || run(&["serve", "--config", &path]))
+            .await
+            .expect("run h2gate serve");
+        assert!(!output.status.success(), "{}", output.all());
+        crate::listen_address::assert_names_address_in_use(&output.stderr, addr);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "refused after {:?}",
+            started.elapsed()
+        );
+    }
+    gateway.shutdown().await;
 }
 
 /// `... h2gate serving on https://127.0.0.1:PORT ...` → the address.

@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod errors;
 mod health;
+mod listen_address;
 mod metadata;
 mod protocols;
 mod stream_client;

@@ -321,8 +321,8 @@ async fn backend_restart_is_survived() {
 
 #[tokio::test]
 async fn upstream_connection_is_reused_and_every_worker_serves() {
-    // With one socket per worker on the port, the kernel spreads 16 connections over both
-    // workers (all on one: a 1 in 30,000 chance).
+    // Workers take turns accepting (the one with the fewest open connections), so 16
+    // connections are spread over both.
     const CLIENTS: usize = 16;
     const PER_CLIENT: usize = 10;
 
