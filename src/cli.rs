@@ -126,7 +126,7 @@ async fn demo_backend(listen: SocketAddr) -> Result<(), String> {
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     // The bound address, so `--listen 127.0.0.1:0` reports the port it got.
     let bound = tcp.local_addr().unwrap_or(listen);
-    tracing::info!(listen = %bound, "demo gRPC services serving (h2c)");
+    tracing::info!(listen = %bound, "demo gRPC services serving on http://{bound} (h2c)");
     crate::demo::serve(tcp, shutdown_signal())
         .await
         .map_err(|err| err.to_string())

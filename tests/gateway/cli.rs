@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::support::{
-    Client, GREETER_RULES, Setup, TempFile, TestGateway, closed_port, config_text,
-};
+use crate::support::{Client, GREETER_RULES, Setup, TempFile, TestGateway, config_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_h2gate");
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -275,22 +273,39 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Starts the binary with `args` and waits for the address it logs as `serving on ...`
+/// (it listens on an ephemeral port, which only the log tells).
+async fn spawn_serving(args: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let mut child = command(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("spawn h2gate {args:?}: {err}"));
+    let stderr = child.stderr.take().expect("stderr");
+    let child = KillOnDrop(child);
+    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+    std::thread::spawn(move || {
+        let mut found_tx = Some(found_tx);
+        // Read to the end, so the child never blocks on a full pipe.
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = serving_address(&line)
+                && let Some(tx) = found_tx.take()
+            {
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(30), found_rx)
+        .await
+        .unwrap_or_else(|_| panic!("h2gate {args:?} logs its address"))
+        .expect("log reader alive");
+    (child, addr)
+}
+
 #[tokio::test]
 async fn demo_backend_command_serves_the_demo_over_h2c() {
-    let port = closed_port().await;
-    let listen = format!("127.0.0.1:{port}");
-    let child = command(&["demo-backend", "--listen", &listen])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn demo-backend");
-    let _child = KillOnDrop(child);
-    let addr: SocketAddr = listen.parse().expect("address");
-    let up = crate::support::poll_until(Duration::from_secs(20), || async move {
-        tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
-    })
-    .await;
-    assert!(up.is_some(), "demo-backend listens on {listen}");
+    let (_child, addr) = spawn_serving(&["demo-backend", "--listen", "127.0.0.1:0"]).await;
 
     // A gateway in this process fronting the child's demo services.
     let proto = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
@@ -299,11 +314,11 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
             "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\n",
             "[descriptors]\ninclude = [{proto:?}]\n",
             "protos = [\"demo/v1/user.proto\", \"demo/v1/greeter.proto\"]\n\n",
-            "[[upstreams]]\nname = \"child\"\nendpoints = [\"http://{listen}\"]\nservices = [\"*\"]\n",
+            "[[upstreams]]\nname = \"child\"\nendpoints = [\"http://{addr}\"]\nservices = [\"*\"]\n",
             "{rules}"
         ),
         proto = proto.display().to_string(),
-        listen = listen,
+        addr = addr,
         rules = GREETER_RULES,
     );
     let config = h2gate::config::parse(&text, "cli test").expect("config parses");
@@ -324,30 +339,7 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
 async fn serve_command_serves_https() {
     let file = TempFile::new("serve", "toml", &config_text(&Setup::default(), None));
     let path = file.path.display().to_string();
-    let mut child = command(&["serve", "--config", &path])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let _child = KillOnDrop(child);
-    // The address is only known from the start-up log line.
-    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
-    std::thread::spawn(move || {
-        let mut found_tx = Some(found_tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(addr) = serving_address(&line)
-                && let Some(tx) = found_tx.take()
-            {
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(30), found_rx)
-        .await
-        .expect("serve logs its address")
-        .expect("log reader alive");
+    let (_child, addr) = spawn_serving(&["serve", "--config", &path]).await;
     let client = Client::tls(addr, &[b"h2", b"http/1.1"]).await;
     assert_eq!(client.alpn(), Some(&b"h2"[..]));
     assert_eq!(client.get_ok("/healthz").await, json!({"status": "ok"}));
