@@ -98,17 +98,20 @@ async fn serve(arg: &ConfigArg) -> Result<(), String> {
 
 fn check(arg: &ConfigArg) -> Result<(), String> {
     let config = load_config(arg)?;
-    match Plan::build(&config, None) {
-        Ok(plan) => {
-            println!("ok: {} routes", plan.routes.routes().len());
-            Ok(())
-        }
-        Err(problems) => Err(format!(
-            "{} problem(s):\n  - {}",
-            problems.len(),
-            problems.join("\n  - ")
-        )),
+    let (routes, mut problems) = match Plan::build(&config, None) {
+        Ok(plan) => (plan.routes.routes().len(), Vec::new()),
+        Err(problems) => (0, problems),
+    };
+    problems.extend(server::check_files(&config));
+    if problems.is_empty() {
+        println!("ok: {routes} routes");
+        return Ok(());
     }
+    Err(format!(
+        "{} problem(s):\n  - {}",
+        problems.len(),
+        problems.join("\n  - ")
+    ))
 }
 
 fn routes(arg: &ConfigArg) -> Result<(), String> {

@@ -129,6 +129,25 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     })
 }
 
+/// Reads the files `start` reads besides the plan's (the listener's certificate and key, the
+/// upstreams' CA bundles) exactly as `start` reads them, without listening or connecting:
+/// one message per problem, for `h2gate check`.
+pub fn check_files(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Without files, start-up generates a certificate: nothing to read.
+    if config.server.tls_cert.is_some()
+        && let Err(err) = listener_tls(config)
+    {
+        problems.push(err.to_string());
+    }
+    for upstream in &config.upstreams {
+        if let Err(err) = upstream::Upstreams::connect(std::slice::from_ref(upstream)) {
+            problems.push(err.to_string());
+        }
+    }
+    problems
+}
+
 /// The listener's TLS configuration as `[server]` describes it; `None` in plaintext mode.
 fn listener_tls(
     config: &Config,

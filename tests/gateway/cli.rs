@@ -199,6 +199,134 @@ fn check_reports_a_missing_config_file() {
     assert_fails_naming(&output, &[&path]);
 }
 
+/// A certificate with its key, and a key of another certificate, as PEM files.
+struct TlsFiles {
+    cert: TempFile,
+    key: TempFile,
+    other_key: TempFile,
+}
+
+impl TlsFiles {
+    fn generate() -> Self {
+        let names = vec!["localhost".to_owned()];
+        let pair = rcgen::generate_simple_self_signed(names.clone()).expect("certificate");
+        let other = rcgen::generate_simple_self_signed(names).expect("other certificate");
+        Self {
+            cert: TempFile::new("cert", "pem", &pair.cert.pem()),
+            key: TempFile::new("key", "pem", &pair.signing_key.serialize_pem()),
+            other_key: TempFile::new("other-key", "pem", &other.signing_key.serialize_pem()),
+        }
+    }
+}
+
+fn path_of(file: &TempFile) -> String {
+    file.path.display().to_string()
+}
+
+/// The default test config, served with the given certificate and key files.
+fn with_tls_files(cert: &str, key: &str) -> String {
+    let server = format!("tls_cert = {cert:?}\ntls_key = {key:?}");
+    config_text(
+        &Setup {
+            server: &server,
+            ..Setup::default()
+        },
+        None,
+    )
+}
+
+/// A path in the temp dir that does not exist.
+fn missing_file(stem: &str) -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "h2gate-test-{stem}-{}-missing.pem",
+            std::process::id()
+        ))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn check_reads_the_tls_files_as_serve_does() {
+    let files = TlsFiles::generate();
+    let (cert, key, other_key) = (
+        path_of(&files.cert),
+        path_of(&files.key),
+        path_of(&files.other_key),
+    );
+    let (output, _file) = check(&with_tls_files(&cert, &key));
+    assert!(output.status.success(), "{}", output.all());
+
+    let missing = missing_file("cert");
+    let cases: [(&str, &str, &[&str]); 5] = [
+        (
+            &missing,
+            &key,
+            &["[server] tls_cert", &missing, "No such file"],
+        ),
+        (
+            &cert,
+            &missing,
+            &["[server] tls_key", &missing, "No such file"],
+        ),
+        (&key, &key, &["[server] tls_cert", &key, "no CERTIFICATE"]),
+        (&cert, &cert, &["[server] tls_key", &cert, "no PRIVATE KEY"]),
+        (
+            &cert,
+            &other_key,
+            &[
+                "[server] tls_cert",
+                "tls_key",
+                &other_key,
+                "not the certificate's",
+            ],
+        ),
+    ];
+    for (cert, key, needles) in cases {
+        let text = with_tls_files(cert, key);
+        let (output, file) = check(&text);
+        assert_fails_naming(&output, needles);
+        // `serve` stops at the very same problem.
+        let output = run(&["serve", "--config", &path_of(&file)]);
+        assert_fails_naming(&output, needles);
+    }
+}
+
+#[test]
+fn check_reads_an_upstreams_ca_cert() {
+    let files = TlsFiles::generate();
+    let upstream = |endpoint: &str, ca_cert: &str| {
+        let extra = format!(
+            "[[upstreams]]\nname = \"secure\"\nendpoints = [{endpoint:?}]\n\
+             services = [\"demo.v1.Greeter\"]\nca_cert = {ca_cert:?}\n"
+        );
+        config_text(
+            &Setup {
+                extra: &extra,
+                ..Setup::default()
+            },
+            None,
+        )
+    };
+    let (cert, key, missing) = (
+        path_of(&files.cert),
+        path_of(&files.key),
+        missing_file("ca"),
+    );
+    let (output, _file) = check(&upstream("https://127.0.0.1:9", &cert));
+    assert!(output.status.success(), "{}", output.all());
+    for (ca_cert, reason) in [(&missing, "No such file"), (&key, "no usable CERTIFICATE")] {
+        // Read as start-up reads it, for an https:// endpoint or not.
+        for endpoint in ["https://127.0.0.1:9", "http://127.0.0.1:9"] {
+            let (output, _file) = check(&upstream(endpoint, ca_cert));
+            assert_fails_naming(
+                &output,
+                &["upstream \"secure\"", "ca_cert", ca_cert, reason],
+            );
+        }
+    }
+}
+
 #[test]
 fn routes_prints_the_route_table() {
     let file = TempFile::new("routes", "toml", &config_text(&Setup::default(), None));
