@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::gateway::Plan;
+use crate::gateway::{Plan, problem_list};
 use crate::server;
 
 const DEFAULT_CONFIG: &str = "config/gateway.toml";
@@ -108,15 +108,15 @@ fn check(arg: &ConfigArg) -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "{} problem(s):\n  - {}",
+        "{} problem(s):\n{}",
         problems.len(),
-        problems.join("\n  - ")
+        problem_list(&problems)
     ))
 }
 
 fn routes(arg: &ConfigArg) -> Result<(), String> {
     let config = load_config(arg)?;
-    let plan = Plan::build(&config, None).map_err(|problems| problems.join("\n"))?;
+    let plan = Plan::build(&config, None).map_err(|problems| problem_list(&problems))?;
     for route in plan.routes.routes() {
         println!("{route}");
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 pub use handler::{CallSetup, handle};
 pub use input::RequestContext;
-pub use plan::Plan;
+pub use plan::{Plan, problem_list};
 
 use crate::upstream::Upstreams;
 

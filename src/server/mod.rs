@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::demo;
-use crate::gateway::Plan;
+use crate::gateway::{Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits};
 use crate::upstream;
@@ -24,7 +24,7 @@ mod workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    #[error("invalid configuration:\n{}", problem_list(.0))]
     Invalid(Vec<String>),
     #[error(transparent)]
     Upstream(#[from] upstream::UpstreamError),

@@ -327,6 +327,47 @@ fn check_reads_an_upstreams_ca_cert() {
     }
 }
 
+/// A config compiling `proto` (a file in the temp dir, which is its import root).
+fn with_proto(proto: &TempFile) -> String {
+    let root = proto.path.parent().expect("temp dir").display().to_string();
+    let name = proto.path.file_name().expect("file name").to_string_lossy();
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[descriptors]\ninclude = [{root:?}]\nprotos = [{name:?}]\n"
+    )
+}
+
+#[test]
+fn check_reports_a_proto_error_at_its_file_line_and_column() {
+    let text = "syntax = \"proto3\";\npackage acme.v1;\n\nmessage Book {\n  string name = 1\n  string title = 2;\n}\n";
+    let proto = TempFile::new("syntax-error", "proto", text);
+    let (output, _file) = check(&with_proto(&proto));
+    let at = format!("{}:6:3: ", proto.path.display());
+    assert_fails_naming(&output, &[&at, "expected ';'"]);
+}
+
+#[test]
+fn check_hints_at_the_import_an_annotation_needs() {
+    let text = concat!(
+        "syntax = \"proto3\";\npackage acme.v1;\n\n",
+        "service Library {\n",
+        "  rpc GetBook(GetBookRequest) returns (GetBookRequest) {\n",
+        "    option (google.api.http) = { get: \"/v1/{name=books/*}\" };\n",
+        "  }\n}\n\n",
+        "message GetBookRequest { string name = 1; }\n",
+    );
+    let proto = TempFile::new("no-import", "proto", text);
+    let (output, _file) = check(&with_proto(&proto));
+    let at = format!("{}:6:5: ", proto.path.display());
+    assert_fails_naming(
+        &output,
+        &[
+            &at,
+            "'google.api.http' is not defined",
+            "import \"google/api/annotations.proto\";",
+        ],
+    );
+}
+
 #[test]
 fn routes_prints_the_route_table() {
     let file = TempFile::new("routes", "toml", &config_text(&Setup::default(), None));
