@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::gateway::Plan;
+use crate::gateway::{Plan, problem_list};
 use crate::server;
 
 const DEFAULT_CONFIG: &str = "config/gateway.toml";
@@ -98,22 +98,25 @@ async fn serve(arg: &ConfigArg) -> Result<(), String> {
 
 fn check(arg: &ConfigArg) -> Result<(), String> {
     let config = load_config(arg)?;
-    match Plan::build(&config, None) {
-        Ok(plan) => {
-            println!("ok: {} routes", plan.routes.routes().len());
-            Ok(())
-        }
-        Err(problems) => Err(format!(
-            "{} problem(s):\n  - {}",
-            problems.len(),
-            problems.join("\n  - ")
-        )),
+    let (routes, mut problems) = match Plan::build(&config, None) {
+        Ok(plan) => (plan.routes.routes().len(), Vec::new()),
+        Err(problems) => (0, problems),
+    };
+    problems.extend(server::check_files(&config));
+    if problems.is_empty() {
+        println!("ok: {routes} routes");
+        return Ok(());
     }
+    Err(format!(
+        "{} problem(s):\n{}",
+        problems.len(),
+        problem_list(&problems)
+    ))
 }
 
 fn routes(arg: &ConfigArg) -> Result<(), String> {
     let config = load_config(arg)?;
-    let plan = Plan::build(&config, None).map_err(|problems| problems.join("\n"))?;
+    let plan = Plan::build(&config, None).map_err(|problems| problem_list(&problems))?;
     for route in plan.routes.routes() {
         println!("{route}");
     }
@@ -126,7 +129,7 @@ async fn demo_backend(listen: SocketAddr) -> Result<(), String> {
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     // The bound address, so `--listen 127.0.0.1:0` reports the port it got.
     let bound = tcp.local_addr().unwrap_or(listen);
-    tracing::info!(listen = %bound, "demo gRPC services serving (h2c)");
+    tracing::info!(listen = %bound, "demo gRPC services serving on http://{bound} (h2c)");
     crate::demo::serve(tcp, shutdown_signal())
         .await
         .map_err(|err| err.to_string())

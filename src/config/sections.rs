@@ -48,6 +48,9 @@ pub struct ServerConfig {
     /// Serving threads, each with its own event loop and upstream connections; 0 = one per
     /// CPU core.
     pub workers: usize,
+    /// Share the listening address with other processes that set `SO_REUSEPORT` too (a new
+    /// binary taking over without downtime); by default the address is the gateway's alone.
+    pub reuse_port: bool,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
             max_body_bytes: 4 * 1024 * 1024,
             shutdown_grace_secs: 10,
             workers: 0,
+            reuse_port: false,
         }
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 pub use handler::{CallSetup, handle};
 pub use input::RequestContext;
-pub use plan::Plan;
+pub use plan::{Plan, problem_list};
 pub use request_body::request_timed_out;
 
 use crate::upstream::Upstreams;

@@ -43,8 +43,8 @@ impl Plan {
             ));
             extra_sets.push(("embedded demo descriptors", demo::DESCRIPTOR_SET));
         }
-        let pool = descriptors::load(&config.descriptors, &extra_sets)
-            .map_err(|err| vec![err.to_string()])?;
+        let pool =
+            descriptors::load(&config.descriptors, &extra_sets).map_err(|err| err.problems())?;
         for upstream in &config.upstreams {
             for service in &upstream.services {
                 if service != "*" && pool.get_service_by_name(service).is_none() {
@@ -88,6 +88,16 @@ impl Plan {
             _ => Err(problems),
         }
     }
+}
+
+/// Problems as a bulleted list, one per line; a problem's further lines (help, hints) are
+/// indented under its bullet.
+pub fn problem_list(problems: &[String]) -> String {
+    problems
+        .iter()
+        .map(|problem| format!("  - {}", problem.replace('\n', "\n    ")))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Writers for the replies rendered whole (not a `response_body` field of them).

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::accept_turns::{OpenConnection, WorkerTurn};
 use super::connection::{self, ConnectionContext};
 use super::connection_slots::ConnectionSlots;
 use crate::net::CoalescingStream;
@@ -41,9 +42,12 @@ pub struct Shutdown {
     pub draining: watch::Sender<bool>,
 }
 
-/// Serves connections from `listener` until `shutdown.drain` resolves, then drains.
+/// Serves connections from `listener` until `shutdown.drain` resolves, then drains. With
+/// `turn` (a socket shared with other workers), a connection is accepted only on this worker's
+/// turn and counted against it while it is open.
 pub async fn serve(
     listener: TcpListener,
+    turn: Option<WorkerTurn>,
     context: Arc<ConnectionContext>,
     slots: Arc<ConnectionSlots>,
     shutdown: Shutdown,
@@ -53,8 +57,14 @@ pub async fn serve(
     let mut refusals = Refusals::default();
     let mut drain = shutdown.drain;
     loop {
+        let next = async {
+            if let Some(turn) = &turn {
+                turn.wait().await;
+            }
+            listener.accept().await
+        };
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = next => accepted,
             () = &mut drain => break,
             // Reap finished connections so the set does not grow with every connection ever made.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
@@ -62,13 +72,13 @@ pub async fn serve(
         match accepted {
             Ok((stream, peer)) => {
                 accept_errors.recovered();
+                let open = turn.as_ref().map(WorkerTurn::opened);
                 admit(
                     &mut connections,
                     &context,
                     &slots,
                     &mut refusals,
-                    stream,
-                    peer,
+                    (stream, peer, open),
                 );
             }
             Err(err) => {
@@ -80,13 +90,13 @@ pub async fn serve(
     let _ = shutdown.draining.send(true);
     // Connections the kernel completed before the drain: take them rather than reset them.
     while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
+        let open = turn.as_ref().map(WorkerTurn::opened);
         admit(
             &mut connections,
             &context,
             &slots,
             &mut refusals,
-            stream,
-            peer,
+            (stream, peer, open),
         );
     }
     drop(listener);
@@ -110,8 +120,7 @@ fn admit(
     context: &Arc<ConnectionContext>,
     slots: &Arc<ConnectionSlots>,
     refusals: &mut Refusals,
-    stream: TcpStream,
-    peer: std::net::SocketAddr,
+    (stream, peer, open): (TcpStream, std::net::SocketAddr, Option<OpenConnection>),
 ) {
     let Some(slot) = slots.try_acquire() else {
         // Closing it at once keeps the client from waiting on a connection never served.
@@ -120,7 +129,12 @@ fn admit(
     };
     let _ = stream.set_nodelay(true);
     let stream = CoalescingStream::new(stream);
-    connections.spawn(connection::serve(Arc::clone(context), stream, peer, slot));
+    let serving = connection::serve(Arc::clone(context), stream, peer, slot);
+    connections.spawn(async move {
+        // Counted against this worker's turn until the connection ends.
+        let _open = open;
+        serving.await;
+    });
 }
 
 /// Accept failures: back off, and say so once per episode.

@@ -6,6 +6,7 @@
 //! the client sends the HTTP/2 preface (prior knowledge) and HTTP/1.1 otherwise.
 
 mod accept;
+mod accept_turns;
 mod buffers;
 mod client_connection;
 mod connection;
@@ -15,6 +16,7 @@ mod tls;
 mod tracked_body;
 
 pub use accept::{Shutdown, serve};
+pub use accept_turns::{AcceptTurns, WorkerTurn};
 pub use buffers::{BufferFull, ConnectionBuffer, MemoryBudget};
 pub use client_connection::ClientConnection;
 pub use connection::ConnectionContext;

@@ -7,17 +7,25 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::ServerConfig;
 use rustls::crypto::ring;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{InconsistentKeys, ServerConfig};
 
+/// What went wrong, naming the `[server]` key whose file is at fault: `h2gate check` and
+/// start-up report these as they are.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("reading certificate chain {path}: {message}")]
+    #[error("[server] tls_cert {path}: {message}")]
     Cert { path: PathBuf, message: String },
-    #[error("reading private key {path}: {message}")]
+    #[error("[server] tls_key {path}: {message}")]
     Key { path: PathBuf, message: String },
+    #[error("[server] tls_cert {cert} with tls_key {key}: {message}")]
+    Pair {
+        cert: PathBuf,
+        key: PathBuf,
+        message: String,
+    },
     #[error("generating a development certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("building the TLS configuration: {0}")]
@@ -38,23 +46,37 @@ pub enum CertSource {
 pub fn server_config(
     files: Option<(&Path, &Path)>,
 ) -> Result<(Arc<ServerConfig>, CertSource), TlsError> {
-    let (chain, key, source) = match files {
-        Some((cert, key)) => (
-            read_chain(cert)?,
-            read_key(key)?,
-            CertSource::Files {
+    let builder = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth();
+    let (mut config, source) = match files {
+        Some((cert, key)) => {
+            let config = builder
+                .with_single_cert(read_chain(cert)?, read_key(key)?)
+                // A key that is not the certificate's, or of a kind ring cannot use.
+                .map_err(|err| TlsError::Pair {
+                    cert: cert.to_owned(),
+                    key: key.to_owned(),
+                    message: match err {
+                        rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch) => {
+                            "the private key is not the certificate's".into()
+                        }
+                        other => other.to_string(),
+                    },
+                })?;
+            let source = CertSource::Files {
                 cert: cert.to_owned(),
-            },
-        ),
+            };
+            (config, source)
+        }
         None => {
             let (chain, key) = self_signed()?;
-            (chain, key, CertSource::SelfSigned)
+            (
+                builder.with_single_cert(chain, key)?,
+                CertSource::SelfSigned,
+            )
         }
     };
-    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(config), source))
 }
@@ -65,11 +87,13 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         message,
     };
     let chain = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| err(pem_message(e)))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(pem_message(e)))?;
     if chain.is_empty() {
-        return Err(err("no CERTIFICATE block found".into()));
+        return Err(err(
+            "no CERTIFICATE block found (is this the private key?)".into()
+        ));
     }
     Ok(chain)
 }
@@ -77,8 +101,21 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::Key {
         path: path.to_owned(),
-        message: e.to_string(),
+        message: match e {
+            pem::Error::NoItemsFound => {
+                "no PRIVATE KEY block found (is this the certificate?)".into()
+            }
+            other => pem_message(other),
+        },
     })
+}
+
+/// A PEM reading error as a sentence; an I/O error as the OS says it (no "I/O error:" prefix).
+fn pem_message(err: pem::Error) -> String {
+    match err {
+        pem::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {

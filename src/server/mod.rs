@@ -6,24 +6,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, LimitsConfig};
 use crate::demo;
-use crate::gateway::Plan;
+use crate::gateway::{Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
 use crate::upstream;
 use workers::{WorkerSpec, Workers};
 
+mod listen;
 mod workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    #[error("invalid configuration:\n{}", problem_list(.0))]
     Invalid(Vec<String>),
     #[error(transparent)]
     Upstream(#[from] upstream::UpstreamError),
@@ -31,6 +32,11 @@ pub enum StartError {
     Tls(#[from] listener::TlsError),
     #[error("cannot start a worker thread: {0}")]
     Worker(String),
+    #[error(
+        "cannot listen on {addr}: address already in use: another process (another h2gate?) \
+         listens there; stop it, or set [server] reuse_port = true in both to share the address"
+    )]
+    AddrInUse { addr: SocketAddr },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -55,12 +61,31 @@ pub struct RunningGateway {
 }
 
 struct EmbeddedDemo {
-    stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+}
+
+impl Drop for EmbeddedDemo {
+    /// Also when start-up fails after the demo started: nothing of a gateway that did not
+    /// start keeps running.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Starts everything `config` describes; returns once the listener accepts connections.
 pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
+    // First, so that an address someone else holds fails start-up before anything else runs.
+    let addr = config.server.listen;
+    let workers = worker_count(config.server.workers);
+    let listeners = listen::bind(addr, workers, config.server.reuse_port)
+        .map_err(|source| bind_error(addr, source))?;
+    let local_addr = listeners
+        .sockets
+        .first()
+        .map_or(Ok(addr), std::net::TcpListener::local_addr)
+        .map_err(|source| bind_error(addr, source))?;
+
     let demo = if config.demo.embedded {
         Some(start_demo().await?)
     } else {
@@ -69,25 +94,10 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     let demo_endpoint = demo.as_ref().map(|(_, endpoint)| endpoint.as_str());
     let plan = Plan::build(config, demo_endpoint).map_err(StartError::Invalid)?;
     let health = upstream::health_table(&plan.upstreams)?;
-
-    let (acceptor, cert_source) = if config.server.plaintext {
-        (None, None)
-    } else {
-        let files = config
-            .server
-            .tls_cert
-            .as_deref()
-            .zip(config.server.tls_key.as_deref());
-        let (tls, source) = listener::server_config(files)?;
-        (Some(TlsAcceptor::from(tls)), Some(source))
+    let (acceptor, cert_source) = match listener_tls(config)? {
+        Some((tls, source)) => (Some(TlsAcceptor::from(tls)), Some(source)),
+        None => (None, None),
     };
-    let addr = config.server.listen;
-    let workers = worker_count(config.server.workers);
-    let listeners =
-        bind_listeners(addr, workers).map_err(|source| StartError::Bind { addr, source })?;
-    let local_addr = listeners[0]
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
 
     let readiness = Readiness::new(Arc::clone(&health));
     let tls = acceptor.is_some();
@@ -121,6 +131,44 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
     })
 }
 
+/// Reads the files `start` reads besides the plan's (the listener's certificate and key, the
+/// upstreams' CA bundles) exactly as `start` reads them, without listening or connecting:
+/// one message per problem, for `h2gate check`.
+pub fn check_files(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Without files, start-up generates a certificate: nothing to read.
+    if config.server.tls_cert.is_some()
+        && let Err(err) = listener_tls(config)
+    {
+        problems.push(err.to_string());
+    }
+    for upstream in &config.upstreams {
+        let upstreams = std::slice::from_ref(upstream);
+        let connected = upstream::health_table(upstreams).and_then(|health| {
+            upstream::Upstreams::connect(upstreams, &health, config.limits.max_response_bytes)
+        });
+        if let Err(err) = connected {
+            problems.push(err.to_string());
+        }
+    }
+    problems
+}
+
+/// The listener's TLS configuration as `[server]` describes it; `None` in plaintext mode.
+fn listener_tls(
+    config: &Config,
+) -> Result<Option<(Arc<rustls::ServerConfig>, CertSource)>, listener::TlsError> {
+    if config.server.plaintext {
+        return Ok(None);
+    }
+    let files = config
+        .server
+        .tls_cert
+        .as_deref()
+        .zip(config.server.tls_key.as_deref());
+    listener::server_config(files).map(Some)
+}
+
 fn connection_limits(limits: &LimitsConfig) -> ConnectionLimits {
     ConnectionLimits {
         max_header_bytes: limits.max_header_bytes,
@@ -148,27 +196,12 @@ fn connection_slots(limits: &LimitsConfig) -> Arc<ConnectionSlots> {
     ConnectionSlots::new(max)
 }
 
-/// One listening socket per worker, all on the same port (`SO_REUSEPORT`): the kernel spreads
-/// new connections evenly over them, where workers sharing one socket would see whichever
-/// happened to be waiting take nearly all of them.
-fn bind_listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let mut listeners = Vec::with_capacity(count);
-    let mut bound = addr;
-    for _ in 0..count {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_reuseport(true)?;
-        socket.bind(bound)?;
-        let listener = socket.listen(1024)?;
-        // With port 0 the first socket picks the port; the others join it.
-        bound = listener.local_addr()?;
-        listeners.push(listener.into_std()?);
+fn bind_error(addr: SocketAddr, source: std::io::Error) -> StartError {
+    if source.kind() == std::io::ErrorKind::AddrInUse {
+        StartError::AddrInUse { addr }
+    } else {
+        StartError::Bind { addr, source }
     }
-    Ok(listeners)
 }
 
 /// `workers = 0` means one per CPU core.
@@ -186,7 +219,9 @@ impl RunningGateway {
         self.workers.drain().await;
         self.prober.abort();
         if let Some(mut demo) = self.demo.take() {
-            let _ = demo.stop.send(());
+            if let Some(stop) = demo.stop.take() {
+                let _ = stop.send(());
+            }
             // The demo's graceful stop waits for open streams, which a client may hold forever.
             if tokio::time::timeout(DEMO_STOP_GRACE, &mut demo.task)
                 .await
@@ -202,9 +237,6 @@ impl Drop for RunningGateway {
     fn drop(&mut self) {
         self.workers.abort();
         self.prober.abort();
-        if let Some(demo) = &self.demo {
-            demo.task.abort();
-        }
     }
 }
 
@@ -225,5 +257,9 @@ async fn start_demo() -> Result<(EmbeddedDemo, String), StartError> {
             tracing::error!(error = %err, "embedded demo services stopped");
         }
     });
-    Ok((EmbeddedDemo { stop, task }, format!("http://{local}")))
+    let demo = EmbeddedDemo {
+        stop: Some(stop),
+        task,
+    };
+    Ok((demo, format!("http://{local}")))
 }

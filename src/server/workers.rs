@@ -1,8 +1,9 @@
 //! Thread-per-core serving. Each worker is an OS thread with a single-threaded tokio runtime
-//! that accepts from its own socket on the shared port and owns its connections, its requests and
-//! its upstream channels. A request never crosses threads: no cross-thread wake-ups (futex
-//! calls and context switches were a large share of a request's cost on a work-stealing
-//! runtime), and each worker's upstream connection batches its own streams' frames.
+//! that accepts from its own handle on the listening address (see `listen`) and owns its
+//! connections, its requests and its upstream channels. A request never crosses threads: no
+//! cross-thread wake-ups (futex calls and context switches were a large share of a request's
+//! cost on a work-stealing runtime), and each worker's upstream connection batches its own
+//! streams' frames.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,11 +15,12 @@ use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::StartError;
+use super::listen::Listeners;
 use crate::app;
 use crate::gateway::{Gateway, Plan};
 use crate::health::Readiness;
 use crate::listener::{
-    self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget,
+    self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget, WorkerTurn,
 };
 use crate::upstream::{HealthTable, Upstreams};
 
@@ -60,21 +62,20 @@ pub struct Workers {
 impl Workers {
     /// Starts one worker per listening socket; returns once every one of them is serving, or
     /// with the first worker's start-up error (the others are stopped).
-    pub async fn start(
-        listeners: Vec<std::net::TcpListener>,
-        spec: WorkerSpec,
-    ) -> Result<Self, StartError> {
-        let count = listeners.len();
+    pub async fn start(listeners: Listeners, spec: WorkerSpec) -> Result<Self, StartError> {
+        let count = listeners.sockets.len();
         let (signal, _) = watch::channel(Signal::Serve);
         let mut workers = Self {
             signal,
             finished: Vec::with_capacity(count),
         };
         let mut started = Vec::with_capacity(count);
-        for (index, socket) in listeners.into_iter().enumerate() {
+        for (index, socket) in listeners.sockets.into_iter().enumerate() {
             let (ready, ready_rx) = oneshot::channel();
             let (finished, finished_rx) = oneshot::channel();
             let (spec, signal) = (spec.clone(), workers.signal.subscribe());
+            let turn = listeners.turns.as_ref().map(|turns| turns.worker(index));
+            let socket = Socket { socket, turn };
             thread::Builder::new()
                 .name(format!("h2gate-worker-{index}"))
                 .spawn(move || run(index, socket, spec, signal, ready, finished))
@@ -108,10 +109,16 @@ impl Workers {
     }
 }
 
+/// A worker's listening socket, and its turn when the socket is shared.
+struct Socket {
+    socket: std::net::TcpListener,
+    turn: Option<WorkerTurn>,
+}
+
 /// One worker thread, from runtime creation to the last connection closed.
 fn run(
     index: usize,
-    socket: std::net::TcpListener,
+    Socket { socket, turn }: Socket,
     spec: WorkerSpec,
     mut signal: watch::Receiver<Signal>,
     ready: oneshot::Sender<Result<(), StartError>>,
@@ -177,7 +184,7 @@ fn run(
             draining,
         };
         tokio::select! {
-            () = listener::serve(listener, context, spec.slots, shutdown) => {}
+            () = listener::serve(listener, turn, context, spec.slots, shutdown) => {}
             () = abort => {}
         }
     });

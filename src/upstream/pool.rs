@@ -26,6 +26,12 @@ pub enum UpstreamError {
         endpoint: String,
         message: String,
     },
+    #[error("upstream {upstream:?}: ca_cert {path}: {message}")]
+    CaCert {
+        upstream: String,
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 pub struct Upstream {
@@ -150,7 +156,12 @@ fn upstream(
     health: &UpstreamHealth,
     max_response_bytes: usize,
 ) -> Result<Upstream, UpstreamError> {
-    let mut tls = None;
+    // A configured `ca_cert` is read even when no endpoint is `https://` (yet), so that a bad
+    // one fails `check` and start-up rather than the day an endpoint changes scheme.
+    let mut tls = match config.ca_cert {
+        Some(_) => Some(tls_connector(config)?),
+        None => None,
+    };
     let mut endpoints = Vec::with_capacity(config.endpoints.len());
     let name: Arc<str> = config.name.as_str().into();
     for (uri, state) in config.endpoints.iter().zip(&health.endpoints) {
@@ -192,22 +203,20 @@ fn tls_connector(config: &UpstreamConfig) -> Result<TlsConnector, UpstreamError>
     let mut roots = RootCertStore::empty();
     match &config.ca_cert {
         Some(path) => {
+            let err = |message: String| UpstreamError::CaCert {
+                upstream: config.name.clone(),
+                path: path.clone(),
+                message,
+            };
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|err| {
-                    endpoint_error(
-                        config,
-                        "*",
-                        format!("reading ca_cert {}: {err}", path.display()),
-                    )
+                .map_err(|e| match e {
+                    rustls::pki_types::pem::Error::Io(io) => err(io.to_string()),
+                    other => err(other.to_string()),
                 })?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(endpoint_error(
-                    config,
-                    "*",
-                    format!("ca_cert {} holds no usable certificate", path.display()),
-                ));
+                return Err(err("holds no usable CERTIFICATE block".into()));
             }
         }
         None => {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::support::{Client, GREETER_RULES, Setup, TempFile, closed_port, config_text};
+use crate::support::{Client, GREETER_RULES, Setup, TempFile, TestGateway, config_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_h2gate");
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -199,6 +199,175 @@ fn check_reports_a_missing_config_file() {
     assert_fails_naming(&output, &[&path]);
 }
 
+/// A certificate with its key, and a key of another certificate, as PEM files.
+struct TlsFiles {
+    cert: TempFile,
+    key: TempFile,
+    other_key: TempFile,
+}
+
+impl TlsFiles {
+    fn generate() -> Self {
+        let names = vec!["localhost".to_owned()];
+        let pair = rcgen::generate_simple_self_signed(names.clone()).expect("certificate");
+        let other = rcgen::generate_simple_self_signed(names).expect("other certificate");
+        Self {
+            cert: TempFile::new("cert", "pem", &pair.cert.pem()),
+            key: TempFile::new("key", "pem", &pair.signing_key.serialize_pem()),
+            other_key: TempFile::new("other-key", "pem", &other.signing_key.serialize_pem()),
+        }
+    }
+}
+
+fn path_of(file: &TempFile) -> String {
+    file.path.display().to_string()
+}
+
+/// The default test config, served with the given certificate and key files.
+fn with_tls_files(cert: &str, key: &str) -> String {
+    let server = format!("tls_cert = {cert:?}\ntls_key = {key:?}");
+    config_text(
+        &Setup {
+            server: &server,
+            ..Setup::default()
+        },
+        None,
+    )
+}
+
+/// A path in the temp dir that does not exist.
+fn missing_file(stem: &str) -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "h2gate-test-{stem}-{}-missing.pem",
+            std::process::id()
+        ))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn check_reads_the_tls_files_as_serve_does() {
+    let files = TlsFiles::generate();
+    let (cert, key, other_key) = (
+        path_of(&files.cert),
+        path_of(&files.key),
+        path_of(&files.other_key),
+    );
+    let (output, _file) = check(&with_tls_files(&cert, &key));
+    assert!(output.status.success(), "{}", output.all());
+
+    let missing = missing_file("cert");
+    let cases: [(&str, &str, &[&str]); 5] = [
+        (
+            &missing,
+            &key,
+            &["[server] tls_cert", &missing, "No such file"],
+        ),
+        (
+            &cert,
+            &missing,
+            &["[server] tls_key", &missing, "No such file"],
+        ),
+        (&key, &key, &["[server] tls_cert", &key, "no CERTIFICATE"]),
+        (&cert, &cert, &["[server] tls_key", &cert, "no PRIVATE KEY"]),
+        (
+            &cert,
+            &other_key,
+            &[
+                "[server] tls_cert",
+                "tls_key",
+                &other_key,
+                "not the certificate's",
+            ],
+        ),
+    ];
+    for (cert, key, needles) in cases {
+        let text = with_tls_files(cert, key);
+        let (output, file) = check(&text);
+        assert_fails_naming(&output, needles);
+        // `serve` stops at the very same problem.
+        let output = run(&["serve", "--config", &path_of(&file)]);
+        assert_fails_naming(&output, needles);
+    }
+}
+
+#[test]
+fn check_reads_an_upstreams_ca_cert() {
+    let files = TlsFiles::generate();
+    let upstream = |endpoint: &str, ca_cert: &str| {
+        let extra = format!(
+            "[[upstreams]]\nname = \"secure\"\nendpoints = [{endpoint:?}]\n\
+             services = [\"demo.v1.Greeter\"]\nca_cert = {ca_cert:?}\n"
+        );
+        config_text(
+            &Setup {
+                extra: &extra,
+                ..Setup::default()
+            },
+            None,
+        )
+    };
+    let (cert, key, missing) = (
+        path_of(&files.cert),
+        path_of(&files.key),
+        missing_file("ca"),
+    );
+    let (output, _file) = check(&upstream("https://127.0.0.1:9", &cert));
+    assert!(output.status.success(), "{}", output.all());
+    for (ca_cert, reason) in [(&missing, "No such file"), (&key, "no usable CERTIFICATE")] {
+        // Read as start-up reads it, for an https:// endpoint or not.
+        for endpoint in ["https://127.0.0.1:9", "http://127.0.0.1:9"] {
+            let (output, _file) = check(&upstream(endpoint, ca_cert));
+            assert_fails_naming(
+                &output,
+                &["upstream \"secure\"", "ca_cert", ca_cert, reason],
+            );
+        }
+    }
+}
+
+/// A config compiling `proto` (a file in the temp dir, which is its import root).
+fn with_proto(proto: &TempFile) -> String {
+    let root = proto.path.parent().expect("temp dir").display().to_string();
+    let name = proto.path.file_name().expect("file name").to_string_lossy();
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[descriptors]\ninclude = [{root:?}]\nprotos = [{name:?}]\n"
+    )
+}
+
+#[test]
+fn check_reports_a_proto_error_at_its_file_line_and_column() {
+    let text = "syntax = \"proto3\";\npackage acme.v1;\n\nmessage Book {\n  string name = 1\n  string title = 2;\n}\n";
+    let proto = TempFile::new("syntax-error", "proto", text);
+    let (output, _file) = check(&with_proto(&proto));
+    let at = format!("{}:6:3: ", proto.path.display());
+    assert_fails_naming(&output, &[&at, "expected ';'"]);
+}
+
+#[test]
+fn check_hints_at_the_import_an_annotation_needs() {
+    let text = concat!(
+        "syntax = \"proto3\";\npackage acme.v1;\n\n",
+        "service Library {\n",
+        "  rpc GetBook(GetBookRequest) returns (GetBookRequest) {\n",
+        "    option (google.api.http) = { get: \"/v1/{name=books/*}\" };\n",
+        "  }\n}\n\n",
+        "message GetBookRequest { string name = 1; }\n",
+    );
+    let proto = TempFile::new("no-import", "proto", text);
+    let (output, _file) = check(&with_proto(&proto));
+    let at = format!("{}:6:5: ", proto.path.display());
+    assert_fails_naming(
+        &output,
+        &[
+            &at,
+            "'google.api.http' is not defined",
+            "import \"google/api/annotations.proto\";",
+        ],
+    );
+}
+
 #[test]
 fn routes_prints_the_route_table() {
     let file = TempFile::new("routes", "toml", &config_text(&Setup::default(), None));
@@ -273,22 +442,39 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Starts the binary with `args` and waits for the address it logs as `serving on ...`
+/// (it listens on an ephemeral port, which only the log tells).
+async fn spawn_serving(args: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let mut child = command(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("spawn h2gate {args:?}: {err}"));
+    let stderr = child.stderr.take().expect("stderr");
+    let child = KillOnDrop(child);
+    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+    std::thread::spawn(move || {
+        let mut found_tx = Some(found_tx);
+        // Read to the end, so the child never blocks on a full pipe.
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = serving_address(&line)
+                && let Some(tx) = found_tx.take()
+            {
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(30), found_rx)
+        .await
+        .unwrap_or_else(|_| panic!("h2gate {args:?} logs its address"))
+        .expect("log reader alive");
+    (child, addr)
+}
+
 #[tokio::test]
 async fn demo_backend_command_serves_the_demo_over_h2c() {
-    let port = closed_port().await;
-    let listen = format!("127.0.0.1:{port}");
-    let child = command(&["demo-backend", "--listen", &listen])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn demo-backend");
-    let _child = KillOnDrop(child);
-    let addr: SocketAddr = listen.parse().expect("address");
-    let up = crate::support::poll_until(Duration::from_secs(20), || async move {
-        tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
-    })
-    .await;
-    assert!(up.is_some(), "demo-backend listens on {listen}");
+    let (_child, addr) = spawn_serving(&["demo-backend", "--listen", "127.0.0.1:0"]).await;
 
     // A gateway in this process fronting the child's demo services.
     let proto = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
@@ -297,11 +483,11 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
             "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\n",
             "[descriptors]\ninclude = [{proto:?}]\n",
             "protos = [\"demo/v1/user.proto\", \"demo/v1/greeter.proto\"]\n\n",
-            "[[upstreams]]\nname = \"child\"\nendpoints = [\"http://{listen}\"]\nservices = [\"*\"]\n",
+            "[[upstreams]]\nname = \"child\"\nendpoints = [\"http://{addr}\"]\nservices = [\"*\"]\n",
             "{rules}"
         ),
         proto = proto.display().to_string(),
-        listen = listen,
+        addr = addr,
         rules = GREETER_RULES,
     );
     let config = h2gate::config::parse(&text, "cli test").expect("config parses");
@@ -322,36 +508,37 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
 async fn serve_command_serves_https() {
     let file = TempFile::new("serve", "toml", &config_text(&Setup::default(), None));
     let path = file.path.display().to_string();
-    let mut child = command(&["serve", "--config", &path])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let _child = KillOnDrop(child);
-    // The address is only known from the start-up log line.
-    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
-    std::thread::spawn(move || {
-        let mut found_tx = Some(found_tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(addr) = serving_address(&line)
-                && let Some(tx) = found_tx.take()
-            {
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(30), found_rx)
-        .await
-        .expect("serve logs its address")
-        .expect("log reader alive");
+    let (_child, addr) = spawn_serving(&["serve", "--config", &path]).await;
     let client = Client::tls(addr, &[b"h2", b"http/1.1"]).await;
     assert_eq!(client.alpn(), Some(&b"h2"[..]));
     assert_eq!(client.get_ok("/healthz").await, json!({"status": "ok"}));
     assert_eq!(client.get_ok("/v1/users/42").await["name"], "Ada Lovelace");
     let hello = client.get_ok("/v1/greeter/cli").await;
     assert_eq!(hello["message"], "Hello, cli!");
+}
+
+#[tokio::test]
+async fn serve_refuses_an_address_another_process_listens_on() {
+    let gateway = TestGateway::plaintext("").await;
+    let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    for addr in [gateway.addr, other.local_addr().expect("address")] {
+        let text =
+            config_text(&Setup::default(), None).replacen("127.0.0.1:0", &addr.to_string(), 1);
+        let file = TempFile::new("in-use", "toml", &text);
+        let path = file.path.display().to_string();
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || run(&["serve", "--config", &path]))
+            .await
+            .expect("run h2gate serve");
+        assert!(!output.status.success(), "{}", output.all());
+        crate::listen_address::assert_names_address_in_use(&output.stderr, addr);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "refused after {:?}",
+            started.elapsed()
+        );
+    }
+    gateway.shutdown().await;
 }
 
 /// `... h2gate serving on https://127.0.0.1:PORT ...` → the address.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Setup, TestGateway, assert_error, closed_port, message_of};
+use crate::support::{HeldPort, Setup, TestGateway, assert_error, message_of};
 
 /// The README error table: (gRPC code, name, HTTP status, default business code).
 const ERROR_TABLE: [(i32, &str, u16, i64); 16] = [
@@ -208,7 +208,8 @@ async fn upstream_timeout_ms_caps_the_client_deadline() {
 
 #[tokio::test]
 async fn unreachable_backend_is_503() {
-    let port = closed_port().await;
+    let dead_port = HeldPort::bind();
+    let port = dead_port.port();
     let extra = format!(
         "[[upstreams]]\nname = \"dead\"\nendpoints = [\"http://127.0.0.1:{port}\"]\nservices = [\"demo.v1.Greeter\"]\n"
     );

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Client, TestGateway, closed_port};
+use crate::support::{Client, HeldPort, TestGateway};
 
 fn upstream<'a>(ready: &'a Value, name: &str) -> &'a Value {
     ready["upstreams"]
@@ -87,7 +87,8 @@ async fn readyz_lists_upstreams_and_their_reachability() {
 
 #[tokio::test]
 async fn readyz_stays_200_with_a_dead_upstream() {
-    let port = closed_port().await;
+    let dead_port = HeldPort::bind();
+    let port = dead_port.port();
     let extra = format!(
         "[[upstreams]]\nname = \"dead\"\nendpoints = [\"http://127.0.0.1:{port}\"]\nservices = [\"demo.v1.Greeter\"]\n"
     );

@@ -16,6 +16,7 @@ mod connection_limits;
 mod errors;
 mod health;
 mod isolation;
+mod listen_address;
 mod metadata;
 mod protocols;
 mod stream_client;
