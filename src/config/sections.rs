@@ -92,6 +92,8 @@ pub struct LimitsConfig {
     pub memory_budget_bytes: usize,
     /// The largest reply message accepted from a backend.
     pub max_response_bytes: usize,
+    /// Requests in progress gateway-wide; beyond it new ones get 503 at once.
+    pub max_in_flight: usize,
 }
 
 impl Default for LimitsConfig {
@@ -106,6 +108,7 @@ impl Default for LimitsConfig {
             per_connection_buffer_limit_bytes: 1024 * 1024,
             memory_budget_bytes: 256 * 1024 * 1024,
             max_response_bytes: 16 * 1024 * 1024,
+            max_in_flight: 10_000,
         }
     }
 }
@@ -201,8 +204,8 @@ impl Config {
                 "[limits] max_concurrent_streams must be > 0 and max_header_bytes >= 1024".into(),
             );
         }
-        if limits.max_connections == Some(0) {
-            return Err("[limits] max_connections must be > 0".into());
+        if limits.max_connections == Some(0) || limits.max_in_flight == 0 {
+            return Err("[limits] max_connections and max_in_flight must be > 0".into());
         }
         if limits.request_headers_timeout_ms == 0
             || limits.idle_timeout_ms == 0

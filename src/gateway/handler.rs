@@ -17,7 +17,7 @@ use super::Gateway;
 use super::input::RequestContext;
 use super::request_body::read_body;
 use crate::errors::GatewayError;
-use crate::listener::ClientConnection;
+use crate::listener::{ClientConnection, HeldUntilSent};
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
 use crate::upstream::Balancer;
@@ -36,11 +36,21 @@ pub struct CallSetup {
 
 /// The fallback handler for every path that is not a built-in endpoint.
 pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    let Some(permit) = gateway.in_flight.try_acquire(gateway.worker) else {
+        let limit = gateway.in_flight.limit();
+        let error = GatewayError::overloaded(format!(
+            "the gateway has {limit} requests in progress (max_in_flight); retry shortly"
+        ));
+        return error.into_response(&gateway.plan.codes);
+    };
     let (mut parts, body) = request.into_parts();
-    match Arc::clone(&gateway).dispatch(&mut parts, body).await {
+    let mut response = match Arc::clone(&gateway).dispatch(&mut parts, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(&gateway.plan.codes),
-    }
+    };
+    // Counted until the response has gone out whole (a stream until it ends).
+    response.extensions_mut().insert(HeldUntilSent::new(permit));
+    response
 }
 
 impl Gateway {

@@ -3,6 +3,7 @@
 //! that walks a request through routing, transcoding, the upstream call and error mapping.
 
 mod handler;
+mod in_flight;
 mod input;
 mod plan;
 mod request_body;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub use handler::{CallSetup, handle};
+pub use in_flight::InFlightLimit;
 pub use input::RequestContext;
 pub use plan::{Plan, problem_list};
 pub use request_body::request_timed_out;
@@ -29,6 +31,9 @@ pub struct Gateway {
     /// Becomes true when the shutdown grace is over: streams still running end now, each
     /// with a last error message, instead of being cut mid-air.
     pub streams_cut: watch::Receiver<bool>,
+    /// `max_in_flight`, shared by every worker; `worker` is this one's index.
+    pub in_flight: Arc<InFlightLimit>,
+    pub worker: usize,
 }
 
 impl Gateway {
@@ -37,12 +42,15 @@ impl Gateway {
         upstreams: Upstreams,
         tls: bool,
         streams_cut: watch::Receiver<bool>,
+        (in_flight, worker): (Arc<InFlightLimit>, usize),
     ) -> Arc<Self> {
         Arc::new(Self {
             plan,
             upstreams,
             tls,
             streams_cut,
+            in_flight,
+            worker,
         })
     }
 }

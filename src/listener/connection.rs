@@ -26,8 +26,9 @@ use tower::ServiceExt;
 use super::buffers::{ConnectionBuffer, MemoryBudget};
 use super::client_connection::ClientConnection;
 use super::connection_slots::ConnectionSlot;
+use super::http1_guard::Http1Guard;
 use super::limits::{Builders, ConnectionLimits};
-use super::tracked_body::{ClientPaced, TrackedBody};
+use super::tracked_body::{ClientPaced, HeldUntilSent, TrackedBody};
 use crate::net::CoalescingStream;
 
 type Socket = CoalescingStream<tokio::net::TcpStream>;
@@ -88,21 +89,26 @@ pub async fn serve(
                 Ok(Err(err)) => return tracing::debug!(%peer, error = %err, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
-            let builder = match tls.get_ref().1.alpn_protocol() {
-                Some(b"h2") => &context.builders.http2,
-                // HTTP/2 over TLS needs ALPN (RFC 9113 §3.2): anything else is HTTP/1.1.
-                _ => &context.builders.http1,
-            };
             // The first request gets its own full allowance once the handshake is done.
             let deadline = Instant::now() + context.limits.request_headers_timeout;
-            drive(&context, builder, TokioIo::new(tls), client, deadline).await;
+            match tls.get_ref().1.alpn_protocol() {
+                Some(b"h2") => {
+                    let builder = &context.builders.http2;
+                    drive(&context, builder, TokioIo::new(tls), client, deadline).await;
+                }
+                // HTTP/2 over TLS needs ALPN (RFC 9113 §3.2): anything else is HTTP/1.1.
+                _ => {
+                    let io = TokioIo::new(Http1Guard::new(tls, false));
+                    drive(&context, &context.builders.http1, io, client, deadline).await;
+                }
+            }
         }
         None => {
-            let builder = &context.builders.either;
+            let io = TokioIo::new(Http1Guard::new(stream, true));
             drive(
                 &context,
-                builder,
-                TokioIo::new(stream),
+                &context.builders.either,
+                io,
                 client,
                 first_request_by,
             )
@@ -128,10 +134,11 @@ async fn drive<I>(
         let response = app.clone().oneshot(request);
         let connection = Arc::clone(&tracked);
         async move {
-            let response = response.await?;
+            let mut response = response.await?;
             let paced = response.extensions().get::<ClientPaced>().copied();
+            let held = response.extensions_mut().remove::<HeldUntilSent>();
             Ok::<_, std::convert::Infallible>(
-                response.map(|body| TrackedBody::new(body, guard, connection, paced)),
+                response.map(|body| TrackedBody::new(body, guard, connection, (paced, held))),
             )
         }
     });

@@ -30,8 +30,25 @@ pub struct ClientPaced {
     pub upstream_window: usize,
 }
 
+/// Something a response keeps alive until it has been sent whole, or abandoned (a permit that
+/// counts the request against a limit).
+/// (Response extensions must be `Clone`, hence the `Arc`.)
+#[derive(Clone)]
+pub struct HeldUntilSent {
+    _held: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl HeldUntilSent {
+    pub fn new(held: impl std::any::Any + Send + Sync) -> Self {
+        Self {
+            _held: Arc::new(held),
+        }
+    }
+}
+
 pub struct TrackedBody {
     inner: Body,
+    _held: Option<HeldUntilSent>,
     guard: RequestGuard,
     connection: Arc<ClientConnection>,
     /// Bytes charged for the chunk hyper holds now.
@@ -46,11 +63,12 @@ impl TrackedBody {
         inner: Body,
         guard: RequestGuard,
         connection: Arc<ClientConnection>,
-        paced: Option<ClientPaced>,
+        (paced, held): (Option<ClientPaced>, Option<HeldUntilSent>),
     ) -> Self {
         let paced = paced.map(|paced| (paced, connection.watch_stall(paced.idle_timeout)));
         Self {
             inner,
+            _held: held,
             guard,
             connection,
             charged: 0,

@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, LimitsConfig};
 use crate::demo;
-use crate::gateway::{Plan, problem_list};
+use crate::gateway::{InFlightLimit, Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
 use crate::upstream;
@@ -115,6 +115,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
             .max(config.server.max_body_bytes),
         health: Arc::clone(&health),
         max_response_bytes: config.limits.max_response_bytes,
+        in_flight: InFlightLimit::new(config.limits.max_in_flight, workers),
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     };
     let workers = Workers::start(listeners, spec).await?;

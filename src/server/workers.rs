@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use super::StartError;
 use super::listen::Listeners;
 use crate::app;
-use crate::gateway::{Gateway, Plan};
+use crate::gateway::{Gateway, InFlightLimit, Plan};
 use crate::health::Readiness;
 use crate::listener::{
     self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget, WorkerTurn,
@@ -40,6 +40,8 @@ pub struct WorkerSpec {
     /// Every endpoint's reachability, which the workers' connections report to.
     pub health: HealthTable,
     pub max_response_bytes: usize,
+    /// `max_in_flight`, counted across every worker.
+    pub in_flight: Arc<InFlightLimit>,
     pub grace: Duration,
 }
 
@@ -155,7 +157,8 @@ fn run(
         let tls = spec.acceptor.is_some();
         let (cut_streams, streams_cut) = watch::channel(false);
         let (draining, draining_rx) = watch::channel(false);
-        let gateway = Gateway::new(spec.plan, upstreams, tls, streams_cut);
+        let in_flight = (spec.in_flight, index);
+        let gateway = Gateway::new(spec.plan, upstreams, tls, streams_cut, in_flight);
         let app = app::router(gateway, spec.readiness, spec.demo_page);
         let context = Arc::new(ConnectionContext {
             tls: spec.acceptor,

@@ -256,3 +256,32 @@ async fn clients_resetting_slow_calls_do_not_cost_others_their_calls() {
     }
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn requests_past_max_in_flight_get_503_at_once() {
+    let gateway = TestGateway::start("[limits]\nmax_in_flight = 3\n").await;
+    let addr = gateway.addr;
+    let slow = (0..3).map(|_| async move {
+        let client = Client::tls(addr, &[b"h2"]).await;
+        let body = serde_json::json!({"name": "slow", "delayMs": 1500});
+        client.say_hello(&[], &body).await
+    });
+    let slow = tokio::spawn(futures_util::future::join_all(slow));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let client = gateway.client().await;
+    let started = Instant::now();
+    let reply = client.get("/v1/users/42").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "answered at once"
+    );
+    let error = super::support::assert_error(&reply, 503, "UNAVAILABLE", 20001);
+    assert_eq!(reply.header("retry-after"), Some("1"), "{error}");
+    // Health endpoints are not counted.
+    assert_eq!(client.get("/healthz").await.status, StatusCode::OK);
+    for reply in slow.await.expect("slow calls") {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    client.assert_still_usable().await;
+    gateway.shutdown().await;
+}
