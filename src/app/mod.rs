@@ -11,7 +11,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::gateway::{self, Gateway};
 use crate::health::{self, Readiness};
@@ -42,7 +42,12 @@ pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>, demo_page: bool)
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(TraceLayer::new_for_http())
+                // A 5xx is logged where its cause is known (upstream failures at warn); here
+                // it stays at debug, so load shedding cannot flood the log.
+                .layer(
+                    TraceLayer::new_for_http()
+                        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+                )
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(head_checks),
         )

@@ -17,11 +17,11 @@ use super::Gateway;
 use super::input::RequestContext;
 use super::request_body::read_body;
 use crate::errors::GatewayError;
-use crate::listener::{ClientConnection, HeldUntilSent};
+use crate::listener::{ClientConnection, HeldUntilSent, StreamReservation};
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
-use crate::upstream::Balancer;
 use crate::upstream::metadata::grpc_timeout;
+use crate::upstream::{Balancer, STREAM_WINDOW};
 
 /// How to reach the backend for this request, decided from the route and the headers.
 pub struct CallSetup {
@@ -49,7 +49,36 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>)
         Err(error) => error.into_response(&gateway.plan.codes),
     };
     // Counted until the response has gone out whole (a stream until it ends).
-    response.extensions_mut().insert(HeldUntilSent::new(permit));
+    let reservation = response.extensions_mut().remove::<HeldUntilSent>();
+    response
+        .extensions_mut()
+        .insert(HeldUntilSent::new((permit, reservation)));
+    response
+}
+
+/// What a streaming call may come to hold while its client lags: the backend's stream window
+/// and one coalesced chunk (a larger message is charged as it is handed over).
+const STREAM_RESERVATION: usize = STREAM_WINDOW as usize + 16 * 1024;
+
+/// Reserves a streaming call's share of its connection's buffer, or sheds the call: a client
+/// holding many streams it does not read would otherwise pin that much per stream.
+fn reserve_stream(parts: &Parts) -> Result<Option<StreamReservation>, GatewayError> {
+    let Some(client) = parts.extensions.get::<Arc<ClientConnection>>() else {
+        return Ok(None);
+    };
+    client
+        .reserve_stream(STREAM_RESERVATION)
+        .map(Some)
+        .map_err(|full| GatewayError::overloaded(full.to_string()))
+}
+
+/// `response` keeping `reservation` until it has been sent.
+fn held_while_sent(mut response: Response, reservation: Option<StreamReservation>) -> Response {
+    if let Some(reservation) = reservation {
+        response
+            .extensions_mut()
+            .insert(HeldUntilSent::new(reservation));
+    }
     response
 }
 
@@ -71,8 +100,12 @@ impl Gateway {
         let context =
             RequestContext::new(Arc::clone(&route), found.bindings, parts, self.plan.json);
         let call = self.call_setup(&route, parts)?;
+        let reservation = match (websocket, route.kind) {
+            (false, CallKind::Unary) => None,
+            _ => reserve_stream(parts)?,
+        };
         if websocket {
-            return streaming::websocket(self, parts, context, call).await;
+            return streaming::websocket(self, parts, context, call, reservation).await;
         }
         let (limit, timeout) = (self.plan.max_body_bytes, self.plan.request_timeout);
         match route.kind {
@@ -84,11 +117,13 @@ impl Gateway {
                 let body = read_body(parts, body, limit, timeout).await?;
                 let message = context.encode(&body)?;
                 let framing = Framing::negotiate(&parts.headers);
-                streaming::server_stream(self, route, message, call, framing).await
+                let response = streaming::server_stream(self, route, message, call, framing);
+                Ok(held_while_sent(response.await?, reservation))
             }
             CallKind::ClientStreaming | CallKind::Bidirectional => {
                 let framing = Framing::negotiate(&parts.headers);
-                streaming::body_stream(self, context, body, call, framing).await
+                let response = streaming::body_stream(self, context, body, call, framing);
+                Ok(held_while_sent(response.await?, reservation))
             }
         }
     }

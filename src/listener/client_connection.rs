@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use http::HeaderValue;
 use tokio::sync::Notify;
 
-use super::buffers::ConnectionBuffer;
+use super::buffers::{BufferFull, ConnectionBuffer};
 use super::connection_slots::ConnectionSlot;
 
 /// A stream abandoned sooner than this after it opened counts as a premature reset.
@@ -82,6 +82,15 @@ impl ClientConnection {
     /// What this connection holds in memory, against its limit and the gateway's budget.
     pub fn buffer(&self) -> &ConnectionBuffer {
         &self.buffer
+    }
+
+    /// Reserves `bytes` of this connection's buffer for a streaming call, until dropped.
+    pub fn reserve_stream(self: &Arc<Self>, bytes: usize) -> Result<StreamReservation, BufferFull> {
+        self.buffer.try_reserve(bytes)?;
+        Ok(StreamReservation {
+            connection: Arc::clone(self),
+            bytes,
+        })
     }
 
     /// Counts a request as running until the guard is dropped.
@@ -203,6 +212,19 @@ impl StallClock {
     }
 }
 
+/// What a streaming call may come to hold, counted against its connection while it runs.
+#[derive(Debug)]
+pub struct StreamReservation {
+    connection: Arc<ClientConnection>,
+    bytes: usize,
+}
+
+impl Drop for StreamReservation {
+    fn drop(&mut self) {
+        self.connection.buffer.release(self.bytes);
+    }
+}
+
 /// A running request; dropped when its response is finished or abandoned.
 #[derive(Debug)]
 pub struct RequestGuard {
@@ -233,7 +255,7 @@ mod tests {
     fn connection() -> Arc<ClientConnection> {
         let slots = ConnectionSlots::new(10);
         let slot = slots.try_acquire().unwrap();
-        let buffer = ConnectionBuffer::new(1 << 20, MemoryBudget::new(1 << 20, 1), 0);
+        let buffer = ConnectionBuffer::new(1 << 20, 1 << 20, MemoryBudget::new(1 << 20, 1), 0);
         ClientConnection::new("127.0.0.1:1".parse().unwrap(), slot, buffer)
     }
 

@@ -59,9 +59,9 @@ pub struct ConnectionContext {
     pub builders: Builders,
     /// Becomes true when the worker drains.
     pub draining: watch::Receiver<bool>,
-    /// The gateway-wide memory budget, and what one connection may hold of it.
+    /// The gateway-wide memory budget, and what one connection's request bodies may hold.
     pub budget: Arc<MemoryBudget>,
-    pub connection_buffer_limit: usize,
+    pub body_buffer_limit: usize,
     /// This worker's index (its share of the budget's counters).
     pub worker: usize,
 }
@@ -74,7 +74,8 @@ pub async fn serve(
     slot: ConnectionSlot,
 ) {
     let buffer = ConnectionBuffer::new(
-        context.connection_buffer_limit,
+        context.limits.connection_buffer_bytes as usize,
+        context.body_buffer_limit,
         Arc::clone(&context.budget),
         context.worker,
     );

@@ -5,9 +5,8 @@
 //! It also accounts for what the client has not taken yet: a chunk handed to hyper stays
 //! charged to the connection's buffer until hyper asks for the next one (hyper asks only once
 //! the client's flow-control window has room). For a streaming response (`ClientPaced`) the
-//! backend's stream window is charged too while the client lags, since the backend fills it,
-//! and the chunk's waiting time is on the stream's clock: a client that takes nothing for
-//! the stream's idle timeout gets its connection closed (`StallClock`).
+//! chunk's waiting time is on the stream's clock: a client that takes nothing for the
+//! stream's idle timeout gets its connection closed (`StallClock`).
 
 use std::cell::Cell;
 use std::pin::Pin;
@@ -26,8 +25,6 @@ use super::client_connection::{ClientConnection, RequestGuard, StallClock};
 pub struct ClientPaced {
     /// How long a client may leave a chunk unread before its connection is closed.
     pub idle_timeout: Duration,
-    /// What the backend may send ahead of the client on this stream.
-    pub upstream_window: usize,
 }
 
 /// Something a response keeps alive until it has been sent whole, or abandoned (a permit that
@@ -102,13 +99,11 @@ impl http_body::Body for TrackedBody {
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    let mut charge = data.len();
-                    if let Some((paced, clock)) = &self.paced {
-                        charge = charge.saturating_add(paced.upstream_window);
+                    if let Some((_, clock)) = &self.paced {
                         clock.handed_over();
                     }
-                    self.connection.buffer().charge(charge);
-                    self.charged = charge;
+                    self.connection.buffer().charge(data.len());
+                    self.charged = data.len();
                 }
             }
             Poll::Ready(None) => self.guard.complete(),

@@ -110,7 +110,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         slots: connection_slots(&config.limits),
         budget: MemoryBudget::new(config.limits.memory_budget_bytes, workers),
         // One body of the largest size allowed always fits.
-        connection_buffer_limit: usize::try_from(config.limits.per_connection_buffer_limit_bytes)
+        body_buffer_limit: usize::try_from(config.limits.per_connection_buffer_limit_bytes)
             .unwrap_or(usize::MAX)
             .max(config.server.max_body_bytes),
         health: Arc::clone(&health),

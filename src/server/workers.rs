@@ -36,7 +36,7 @@ pub struct WorkerSpec {
     pub slots: Arc<ConnectionSlots>,
     /// The gateway-wide memory budget, and what one connection may hold of it.
     pub budget: Arc<MemoryBudget>,
-    pub connection_buffer_limit: usize,
+    pub body_buffer_limit: usize,
     /// Every endpoint's reachability, which the workers' connections report to.
     pub health: HealthTable,
     pub max_response_bytes: usize,
@@ -167,7 +167,7 @@ fn run(
             limits: spec.limits,
             draining: draining_rx,
             budget: spec.budget,
-            connection_buffer_limit: spec.connection_buffer_limit,
+            body_buffer_limit: spec.body_buffer_limit,
             worker: index,
         });
         let _ = ready.send(Ok(()));

@@ -27,7 +27,7 @@ use crate::listener::ClientPaced;
 use crate::routing::Route;
 use crate::transcoding::RenderedBody;
 use crate::upstream::metadata::copy_to_response;
-use crate::upstream::{OpenStream, STREAM_WINDOW, open_single};
+use crate::upstream::{OpenStream, open_single};
 
 /// Calls a server-streaming method with one request message and streams the replies.
 pub async fn server_stream(
@@ -124,10 +124,9 @@ pub(super) async fn stream_response(
             Some((Ok(frame), (source, None)))
         });
     let mut response = Response::new(Body::new(StreamBody::new(body_stream)));
-    response.extensions_mut().insert(ClientPaced {
-        idle_timeout: idle,
-        upstream_window: STREAM_WINDOW as usize,
-    });
+    response
+        .extensions_mut()
+        .insert(ClientPaced { idle_timeout: idle });
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, content_type);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -28,6 +28,7 @@ use super::message_stream::silent_for;
 use super::shutdown::{shutting_down, streams_cut};
 use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway, RequestContext};
+use crate::listener::StreamReservation;
 use crate::routing::CallKind;
 use crate::transcoding::BodyRule;
 use crate::upstream::{OpenStream, RequestSender, open_stream, request_feed};
@@ -63,6 +64,7 @@ pub async fn websocket(
     parts: &mut Parts,
     context: RequestContext,
     call: CallSetup,
+    reservation: Option<StreamReservation>,
 ) -> Result<Response, GatewayError> {
     let upgrade = WebSocketUpgrade::from_request_parts(parts, &())
         .await
@@ -75,7 +77,11 @@ pub async fn websocket(
     let limit = gateway.plan.max_body_bytes;
     Ok(upgrade
         .max_message_size(limit)
-        .on_upgrade(move |socket| Bridge::new(socket, gateway, context).run(call)))
+        .on_upgrade(move |socket| async move {
+            // The call's share of its connection's buffer, held while the bridge runs.
+            let _reservation = reservation;
+            Bridge::new(socket, gateway, context).run(call).await;
+        }))
 }
 
 struct Bridge {

@@ -7,9 +7,9 @@
 //! plain HTTP (an error page from a proxy) mapped by its status code instead of decoded as
 //! gRPC frames. tonic's `Streaming` still decodes the response frames and trailers.
 //!
-//! A call with one request message that a backend's GOAWAY left unprocessed (its stream id
-//! above the GOAWAY's last one) is sent once more, on another connection: the backend never
-//! saw it, so nothing is done twice.
+//! A call with one request message that the backend left unprocessed (its stream id above a
+//! GOAWAY's last one, or refused with REFUSED_STREAM) is sent once more: the backend never
+//! acted on it, so nothing is done twice.
 
 use std::time::Duration;
 
@@ -122,16 +122,19 @@ pub async fn open_single(
             }
             Err(err) => err,
         };
-        let unprocessed =
-            err.is_go_away() && err.is_remote() && channel.connection.go_away.unprocessed(id);
-        if unprocessed {
+        let left_by_go_away =
+            err.is_go_away() && err.is_remote() && channel.connection.signals.unprocessed(id);
+        if left_by_go_away {
             channel.connection.mark_closed();
         }
+        // REFUSED_STREAM promises the backend did nothing with the call (RFC 9113 §8.7).
+        let refused = err.is_reset() && err.reason() == Some(h2::Reason::REFUSED_STREAM);
+        let unprocessed = left_by_go_away || refused;
         match again.take() {
             Some(next) if unprocessed => {
                 tracing::debug!(
                     upstream = &*endpoint.target().upstream,
-                    "a GOAWAY left the call unprocessed; sending it again"
+                    "the backend left the call unprocessed (GOAWAY or REFUSED_STREAM); sending it again"
                 );
                 attempt = next;
             }
@@ -194,9 +197,9 @@ async fn choose<'a>(
     request_id: Option<&MetadataValue<Ascii>>,
 ) -> Result<(&'a Endpoint, Channel), Status> {
     let (first, fallback) = upstream.choose();
-    let result = match (first.ready().await, fallback) {
+    let result = match (first.ready(fallback.is_none()).await, fallback) {
         (Ok(channel), _) => return Ok((first, channel)),
-        (Err(_), Some(other)) => other.ready().await.map(|channel| (other, channel)),
+        (Err(_), Some(other)) => other.ready(true).await.map(|channel| (other, channel)),
         (Err(error), None) => Err(error),
     };
     if let Err(status) = &result {

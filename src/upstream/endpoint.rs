@@ -72,17 +72,20 @@ pub struct Channel {
     pub in_flight: InFlight,
 }
 
-/// Counts a call against its endpoint and its connection until dropped.
+/// Counts a call against its endpoint (from the moment it picks it, so callers waiting for a
+/// connection attempt already weigh on the balancer) and, once it has one, its connection.
 #[derive(Debug)]
 pub struct InFlight {
     endpoint: Arc<AtomicUsize>,
-    connection: Arc<LiveState>,
+    connection: Option<Arc<LiveState>>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.endpoint.fetch_sub(1, Ordering::Relaxed);
-        self.connection.call_ended();
+        if let Some(connection) = &self.connection {
+            connection.call_ended();
+        }
     }
 }
 
@@ -122,15 +125,21 @@ impl Endpoint {
     }
 
     /// A place for one call on a connection with room for it, connecting first if none has.
-    /// Concurrent callers wait for a single connection attempt and share its outcome.
-    pub async fn ready(&self) -> Result<Channel, Status> {
+    /// Concurrent callers wait for a single connection attempt and share its outcome, unless
+    /// they have somewhere else to go (`wait_for_connect` false): then they do not queue
+    /// behind an attempt that may hang for the whole connect timeout (a black-holed address).
+    pub async fn ready(&self, wait_for_connect: bool) -> Result<Channel, Status> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut in_flight = InFlight {
+            endpoint: Arc::clone(&self.in_flight),
+            connection: None,
+        };
         for _ in 0..2 {
-            let (sender, connection) = self.connection().await?;
-            let in_flight = InFlight {
-                endpoint: Arc::clone(&self.in_flight),
-                connection: Arc::clone(&connection),
-            };
-            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            if let Some(connection) = in_flight.connection.take() {
+                connection.call_ended();
+            }
+            let (sender, connection) = self.connection(wait_for_connect).await?;
+            in_flight.connection = Some(Arc::clone(&connection));
             match sender.ready().await {
                 Ok(sender) => {
                     return Ok(Channel {
@@ -148,9 +157,20 @@ impl Endpoint {
     }
 
     /// A connection with room for one more call (the room taken), connecting if needed.
-    async fn connection(&self) -> Result<(SendRequest<Bytes>, Arc<LiveState>), Status> {
+    async fn connection(
+        &self,
+        wait_for_connect: bool,
+    ) -> Result<(SendRequest<Bytes>, Arc<LiveState>), Status> {
         let seen = self.attempts.load(Ordering::Acquire);
-        let mut slot = self.slot.lock().await;
+        // On a worker's single thread the lock is only ever held across an await by a
+        // connection attempt.
+        let mut slot = match self.slot.try_lock() {
+            Ok(slot) => slot,
+            Err(_) if !wait_for_connect => {
+                return Err(Status::unavailable("the endpoint is still connecting"));
+            }
+            Err(_) => self.slot.lock().await,
+        };
         slot.live.retain(|live| !live.state.is_closed());
         if let Some(live) = slot.live.iter().find(|live| live.take_call()) {
             return Ok((live.sender.clone(), Arc::clone(&live.state)));
@@ -164,11 +184,13 @@ impl Endpoint {
             && self.attempts.load(Ordering::Acquire) != seen
             && let Some(error) = &slot.last_error
         {
-            // An attempt ran while this caller waited for the lock, and failed.
+            // An attempt ended while this caller waited for the lock, and failed.
             return Err(error.clone());
         }
+        let attempt = connect(&self.target, &self.health).await;
+        // Counted once it is over, so every caller that queued behind it sees that it ran.
         self.attempts.fetch_add(1, Ordering::AcqRel);
-        match connect(&self.target, &self.health).await {
+        match attempt {
             Ok(live) => {
                 self.avoid_until_ms.store(0, Ordering::Relaxed);
                 self.health.connected(&self.target.upstream);

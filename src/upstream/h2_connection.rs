@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tonic::Status;
 
 use super::endpoint::Target;
-use super::go_away::{GoAwaySeen, GoAwayWatch};
+use super::frame_watch::{BackendSignals, FrameWatch};
 use super::keepalive::IdlePing;
 use super::reachability::EndpointState;
 use crate::net::CoalescingStream;
@@ -27,8 +27,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// An idle connection is pinged this often, and dropped when a ping goes unanswered.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-/// What a backend may send on one stream ahead of the client reading it.
-pub const STREAM_WINDOW: u32 = 256 * 1024;
+/// What a backend may send on one stream ahead of the client reading it (Envoy's edge
+/// guidance for stream windows): what a stream whose client stopped reading pins upstream.
+pub const STREAM_WINDOW: u32 = 64 * 1024;
 /// The largest window HTTP/2 allows (2^31 - 1).
 const CONNECTION_WINDOW: u32 = 0x7fff_ffff;
 
@@ -45,7 +46,7 @@ pub struct LiveState {
     /// Calls open on the connection now, and opened since it began.
     open_calls: AtomicUsize,
     opened_calls: AtomicU64,
-    pub go_away: Arc<GoAwaySeen>,
+    pub signals: Arc<BackendSignals>,
 }
 
 impl LiveState {
@@ -108,11 +109,16 @@ pub async fn connect(target: &Target, health: &Arc<EndpointState>) -> Result<Liv
     tcp.set_nodelay(true)
         .map_err(|err| failure("socket setup failed", &err, None))?;
     let socket = CoalescingStream::new(tcp);
-    let seen = GoAwaySeen::new();
-    let handshake_failed = |err: h2::Error| failure("the HTTP/2 handshake failed", &err, None);
+    let seen = BackendSignals::new();
+    let signals = Arc::clone(&seen);
+    let handshake_failed = |err: h2::Error| {
+        let hint = (target.tls.is_none() && signals.answered_tls())
+            .then_some("the endpoint answered with TLS: use https:// for it");
+        failure("the HTTP/2 handshake failed", &err, hint)
+    };
     match &target.tls {
         None => handshake(
-            GoAwayWatch::new(socket, Arc::clone(&seen)),
+            FrameWatch::new(socket, Arc::clone(&seen)),
             seen,
             target,
             health,
@@ -126,7 +132,7 @@ pub async fn connect(target: &Target, health: &Arc<EndpointState>) -> Result<Liv
                     .map_err(|_| failure("the TLS handshake timed out", &"no answer", None))?
                     .map_err(|err| failure("the TLS handshake failed", &err, tls_hint(&err)))?;
             handshake(
-                GoAwayWatch::new(tls, Arc::clone(&seen)),
+                FrameWatch::new(tls, Arc::clone(&seen)),
                 seen,
                 target,
                 health,
@@ -163,7 +169,7 @@ fn tls_hint(err: &std::io::Error) -> Option<&'static str> {
 /// The HTTP/2 handshake, then the connection's own task.
 async fn handshake<T>(
     io: T,
-    seen: Arc<GoAwaySeen>,
+    seen: Arc<BackendSignals>,
     target: &Target,
     health: &Arc<EndpointState>,
 ) -> Result<Live, h2::Error>
@@ -173,13 +179,17 @@ where
     let (sender, mut connection) = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        // h2 counts every call dropped before its end (a client that went away) as a reset
+        // of its own making, for the whole life of the connection, and past 1024 takes the
+        // connection down: a long-lived upstream connection must not die of cancellations.
+        .max_local_error_reset_streams(None)
         .handshake::<_, Bytes>(io)
         .await?;
     let state = Arc::new(LiveState {
         closed: AtomicBool::new(false),
         open_calls: AtomicUsize::new(0),
         opened_calls: AtomicU64::new(0),
-        go_away: seen,
+        signals: seen,
     });
     let shared = Arc::clone(&state);
     let pings = connection.ping_pong();
@@ -210,12 +220,12 @@ where
         tokio::select! {
             result = &mut connection => {
                 if let Err(err) = result {
-                    let hint = (plaintext && shared.go_away.answered_tls())
+                    let hint = (plaintext && shared.signals.answered_tls())
                         .then_some("the endpoint answered with TLS: use https:// for it");
                     tracing::warn!(%upstream, error = %err, hint, "backend connection ended");
                     // Lost without a GOAWAY: the backend probably died. `/readyz` says so now,
                     // not at the prober's next round.
-                    if !shared.go_away.said_goodbye() {
+                    if !shared.signals.said_goodbye() {
                         health.unreachable(&upstream, &err.to_string());
                     }
                 }
@@ -223,6 +233,14 @@ where
             () = keepalive => {}
         }
         shared.mark_closed();
+        shared.signals.connection_ended();
     });
+    // Connected only once the backend has spoken HTTP/2: its SETTINGS also set how many calls
+    // the connection may carry, which h2 does not know before.
+    let settings = tokio::time::timeout(CONNECT_TIMEOUT, state.signals.settings_arrived()).await;
+    if settings != Ok(true) {
+        state.mark_closed();
+        return Err(h2::Error::from(h2::Reason::PROTOCOL_ERROR));
+    }
     Ok(Live { sender, state })
 }

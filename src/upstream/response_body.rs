@@ -17,6 +17,8 @@ use super::h2_status::h2_status;
 pub struct ResponseBody {
     recv: RecvStream,
     data_done: bool,
+    /// A message found too large after messages before it in the same data were delivered.
+    refused: Option<Status>,
     lengths: MessageLengths,
     _in_flight: InFlight,
 }
@@ -26,6 +28,7 @@ impl ResponseBody {
         Self {
             recv,
             data_done: false,
+            refused: None,
             lengths: MessageLengths::new(max_message),
             _in_flight: in_flight,
         }
@@ -41,15 +44,23 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if let Some(status) = self.refused.take() {
+            // Dropping the call then resets the stream: the rest is not wanted.
+            return Poll::Ready(Some(Err(status)));
+        }
         if !self.data_done {
             match ready!(self.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
+                Some(Ok(mut data)) => {
                     // The window reopens as the gateway takes the data, not as it arrives:
                     // a client that reads slowly slows the backend down.
                     let _ = self.recv.flow_control().release_capacity(data.len());
-                    if let Err(status) = self.lengths.follow(&data) {
-                        // Dropping the call resets the stream: the rest is not wanted.
-                        return Poll::Ready(Some(Err(status)));
+                    if let Err((at, status)) = self.lengths.follow(&data) {
+                        if at == 0 {
+                            return Poll::Ready(Some(Err(status)));
+                        }
+                        // The messages before the oversized one still go out.
+                        data.truncate(at);
+                        self.refused = Some(status);
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
@@ -89,7 +100,11 @@ impl MessageLengths {
         }
     }
 
-    fn follow(&mut self, mut data: &[u8]) -> Result<(), Status> {
+    /// Follows `data`; on a message over the limit, where its header began in `data` (or 0
+    /// if before) and the error.
+    fn follow(&mut self, data: &[u8]) -> Result<(), (usize, Status)> {
+        let total = data.len();
+        let mut data = data;
         while !data.is_empty() {
             if self.message_left > 0 {
                 let take = self.message_left.min(data.len());
@@ -111,11 +126,13 @@ impl MessageLengths {
                 let [_, a, b, c, d] = self.header;
                 let len = u32::from_be_bytes([a, b, c, d]) as usize;
                 if len > self.max {
-                    return Err(Status::internal(format!(
+                    let header_start = (total - data.len()).saturating_sub(5);
+                    let status = Status::internal(format!(
                         "the backend's reply message of {len} bytes is larger than \
                          max_response_bytes ({})",
                         self.max
-                    )));
+                    ));
+                    return Err((header_start, status));
                 }
                 self.message_left = len;
             }
@@ -153,8 +170,14 @@ mod tests {
     fn a_message_over_the_limit_is_refused_at_its_header() {
         let mut lengths = MessageLengths::new(100);
         lengths.follow(&frame(100)).unwrap();
-        let status = lengths.follow(&[0, 0, 0, 0, 101]).unwrap_err();
+        let (at, status) = lengths.follow(&[0, 0, 0, 0, 101]).unwrap_err();
+        assert_eq!(at, 0);
         assert_eq!(status.code(), tonic::Code::Internal);
+        // After a good message in the same data: the good one is kept.
+        let mut lengths = MessageLengths::new(100);
+        let mut data = frame(3);
+        data.extend_from_slice(&[0, 0, 0, 1, 0]);
+        assert_eq!(lengths.follow(&data).unwrap_err().0, 8);
         assert!(
             status.message().contains("max_response_bytes"),
             "{status:?}"

@@ -1,9 +1,15 @@
-//! Which calls a backend's GOAWAY left unprocessed. h2 fails every stream above the GOAWAY's
-//! last stream id with the same error as the streams the backend did process and then lost
-//! with the connection, and does not say which id the GOAWAY named. This adapter reads the
-//! backend's frame headers as they pass (never the payloads, except a GOAWAY's first four
-//! bytes) and records the last stream id of the latest GOAWAY, so a call above it, which the
-//! backend never saw, can be sent again on another connection.
+//! What the backend's frames say that h2 does not tell: reads the frame headers as they pass
+//! (never the payloads, except a GOAWAY's first four bytes) and records
+//!
+//! - the last stream id of the latest GOAWAY: h2 fails every stream above it with the same
+//!   error as the streams the backend did process and then lost with the connection, and
+//!   does not say which id the GOAWAY named; a call above it, which the backend never saw,
+//!   can be sent again on another connection;
+//! - that the backend's SETTINGS arrived: h2's handshake returns before, when its
+//!   concurrent-stream limit is still unknown, and a connection counts as made only once
+//!   the backend has shown it speaks HTTP/2;
+//! - whether the first byte opened a TLS record (a plaintext `http://` endpoint that really
+//!   speaks TLS answers the HTTP/2 preface with an alert).
 
 use std::io;
 use std::pin::Pin;
@@ -12,36 +18,67 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 
 const FRAME_HEADER: usize = 9;
+const SETTINGS: u8 = 0x4;
 const GOAWAY: u8 = 0x7;
+const ACK: u8 = 0x1;
 /// No GOAWAY seen.
 const NONE: u32 = u32::MAX;
 
-/// The latest GOAWAY's last stream id, shared with the calls on the connection; and whether
-/// the backend's first byte looked like TLS (a plaintext `http://` endpoint that is really
-/// TLS answers the HTTP/2 preface with an alert record).
+/// What the frames told, shared with the calls on the connection and its driving task.
 #[derive(Debug)]
-pub struct GoAwaySeen(AtomicU32, AtomicBool);
+pub struct BackendSignals {
+    go_away_last_id: AtomicU32,
+    answered_tls: AtomicBool,
+    settings_arrived: AtomicBool,
+    /// Wakes whoever waits for the SETTINGS (also when the connection ends without them).
+    settings: Notify,
+}
 
-impl GoAwaySeen {
+impl BackendSignals {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self(AtomicU32::new(NONE), AtomicBool::new(false)))
+        Arc::new(Self {
+            go_away_last_id: AtomicU32::new(NONE),
+            answered_tls: AtomicBool::new(false),
+            settings_arrived: AtomicBool::new(false),
+            settings: Notify::new(),
+        })
     }
 
     /// The backend's first byte opened a TLS record (handshake or alert), not a frame.
     pub fn answered_tls(&self) -> bool {
-        self.1.load(Ordering::Acquire)
+        self.answered_tls.load(Ordering::Acquire)
+    }
+
+    /// Resolves with whether the backend's SETTINGS arrived, once they have or the connection
+    /// has ended (see `connection_ended`).
+    pub async fn settings_arrived(&self) -> bool {
+        let notified = self.settings.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a notification between the two is not lost.
+        notified.as_mut().enable();
+        if self.settings_arrived.load(Ordering::Acquire) {
+            return true;
+        }
+        notified.await;
+        self.settings_arrived.load(Ordering::Acquire)
+    }
+
+    /// The connection is over: nobody should wait for SETTINGS any more.
+    pub fn connection_ended(&self) {
+        self.settings.notify_waiters();
     }
 
     /// Whether the backend sent a GOAWAY at all.
     pub fn said_goodbye(&self) -> bool {
-        self.0.load(Ordering::Acquire) != NONE
+        self.go_away_last_id.load(Ordering::Acquire) != NONE
     }
 
     /// Whether a GOAWAY said the backend never processed stream `id`.
     pub fn unprocessed(&self, id: u32) -> bool {
-        match self.0.load(Ordering::Acquire) {
+        match self.go_away_last_id.load(Ordering::Acquire) {
             NONE => false,
             last => id > last,
         }
@@ -49,15 +86,15 @@ impl GoAwaySeen {
 }
 
 /// Reads through to `inner`, watching the frame boundaries for GOAWAY.
-pub struct GoAwayWatch<T> {
+pub struct FrameWatch<T> {
     inner: T,
-    seen: Arc<GoAwaySeen>,
+    seen: Arc<BackendSignals>,
     cursor: FrameCursor,
     read_any: bool,
 }
 
-impl<T> GoAwayWatch<T> {
-    pub fn new(inner: T, seen: Arc<GoAwaySeen>) -> Self {
+impl<T> FrameWatch<T> {
+    pub fn new(inner: T, seen: Arc<BackendSignals>) -> Self {
         Self {
             inner,
             seen,
@@ -65,6 +102,13 @@ impl<T> GoAwayWatch<T> {
             read_any: false,
         }
     }
+}
+
+/// What the cursor saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Settings,
+    GoAway(u32),
 }
 
 /// Where the byte stream is within its frames.
@@ -79,8 +123,8 @@ struct FrameCursor {
 }
 
 impl FrameCursor {
-    /// Follows `bytes`; returns a GOAWAY's last stream id when one completes.
-    fn advance(&mut self, mut bytes: &[u8], mut found: impl FnMut(u32)) {
+    /// Follows `bytes`, reporting each frame header and each GOAWAY's last stream id.
+    fn advance(&mut self, mut bytes: &[u8], mut found: impl FnMut(Found)) {
         while !bytes.is_empty() {
             if self.payload_left == 0 {
                 let take = (FRAME_HEADER - self.header_len).min(bytes.len());
@@ -94,9 +138,12 @@ impl FrameCursor {
                     return;
                 }
                 self.header_len = 0;
-                let [l0, l1, l2, kind, ..] = self.header;
+                let [l0, l1, l2, kind, flags, ..] = self.header;
                 self.payload_left = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
                 self.last_id = (kind == GOAWAY).then_some(([0; 4], 0));
+                if kind == SETTINGS && flags & ACK == 0 {
+                    found(Found::Settings);
+                }
                 continue;
             }
             let take = self.payload_left.min(bytes.len());
@@ -109,7 +156,7 @@ impl FrameCursor {
                     *have += 1;
                 }
                 if *have == 4 {
-                    found(u32::from_be_bytes(*id) & 0x7fff_ffff);
+                    found(Found::GoAway(u32::from_be_bytes(*id) & 0x7fff_ffff));
                     self.last_id = None;
                 }
             }
@@ -119,7 +166,7 @@ impl FrameCursor {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for GoAwayWatch<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for FrameWatch<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -137,18 +184,24 @@ impl<T: AsyncRead + Unpin> AsyncRead for GoAwayWatch<T> {
                 this.read_any = true;
                 // A frame from a server starts with a SETTINGS length (< 2^16): 0x00.
                 this.seen
-                    .1
+                    .answered_tls
                     .store(matches!(first, 0x15 | 0x16), Ordering::Release);
             }
             let seen = &this.seen;
-            this.cursor
-                .advance(new, |id| seen.0.store(id, Ordering::Release));
+            this.cursor.advance(new, |found| match found {
+                Found::GoAway(id) => seen.go_away_last_id.store(id, Ordering::Release),
+                Found::Settings => {
+                    if !seen.settings_arrived.swap(true, Ordering::AcqRel) {
+                        seen.settings.notify_waiters();
+                    }
+                }
+            });
         }
         polled
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for GoAwayWatch<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for FrameWatch<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -208,18 +261,22 @@ mod tests {
             let mut cursor = FrameCursor::default();
             let mut found = Vec::new();
             for piece in bytes.chunks(split) {
-                cursor.advance(piece, |id| found.push(id));
+                cursor.advance(piece, |seen| found.push(seen));
             }
-            assert_eq!(found, [41], "split every {split} bytes");
+            assert_eq!(
+                found,
+                [Found::Settings, Found::GoAway(41)],
+                "split every {split} bytes"
+            );
             assert_eq!(cursor.payload_left, 0);
         }
     }
 
     #[test]
     fn unprocessed_means_above_the_last_stream_id() {
-        let seen = GoAwaySeen::new();
+        let seen = BackendSignals::new();
         assert!(!seen.unprocessed(99));
-        seen.0.store(41, Ordering::Release);
+        seen.go_away_last_id.store(41, Ordering::Release);
         assert!(!seen.unprocessed(41));
         assert!(seen.unprocessed(43));
     }
