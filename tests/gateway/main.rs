@@ -3,6 +3,7 @@
 //! HTTP/1.1 clients over TLS (ALPN) or plaintext. One binary keeps link time down.
 
 mod backend_process;
+mod fake_backends;
 mod gateway_process;
 mod raw_h2;
 mod support;

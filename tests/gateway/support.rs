@@ -931,8 +931,22 @@ impl CountingBackend {
         Self::serve(bind_loopback().await, Some(cert.server_tls()))
     }
 
+    /// h2c on an ephemeral loopback port, allowing at most `limit` concurrent streams per
+    /// connection (`SETTINGS_MAX_CONCURRENT_STREAMS`), as backends protecting themselves do.
+    pub async fn start_with_stream_limit(limit: u32) -> Self {
+        Self::serve_with(bind_loopback().await, None, Some(limit))
+    }
+
     /// Serves on `listener` (h2c without `tls`).
     pub fn serve(listener: TcpListener, tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
+        Self::serve_with(listener, tls, None)
+    }
+
+    fn serve_with(
+        listener: TcpListener,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+        max_concurrent_streams: Option<u32>,
+    ) -> Self {
         let addr = listener.local_addr().expect("backend address");
         let counts = Arc::new(BackendCounts::default());
         let accepting = Arc::clone(&counts);
@@ -953,7 +967,8 @@ impl CountingBackend {
                 seen.record(&request);
                 request
             });
-        let mut server = tonic::transport::Server::builder();
+        let mut server =
+            tonic::transport::Server::builder().max_concurrent_streams(max_concurrent_streams);
         if let Some(tls) = tls {
             server = server.tls_config(tls).expect("backend TLS configuration");
         }
