@@ -51,18 +51,31 @@ impl GatewayProcess {
     /// `backend` by the test process (e.g. [`crate::support::DemoBackend`]): the gateway's
     /// memory is then its own, without an embedded backend's buffers.
     pub async fn plaintext_in_front_of(backend: SocketAddr) -> Self {
+        Self::plaintext_in_front_of_with(backend, "", "").await
+    }
+
+    /// [`Self::plaintext_in_front_of`] with more configuration: `server` keys go under
+    /// `[server]` (e.g. `max_body_bytes = 1048576`), `extra` is appended after the demo
+    /// `[[upstreams]]` entry (whole tables such as `[limits]`, or keys for that entry first).
+    pub async fn plaintext_in_front_of_with(
+        backend: SocketAddr,
+        server: &str,
+        extra: &str,
+    ) -> Self {
         let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
         let text = format!(
             concat!(
-                "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n{workers}\n\n",
+                "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n{workers}\n{server}\n\n",
                 "[descriptors]\ninclude = [{proto:?}]\n",
                 "protos = [\"demo/v1/user.proto\", \"demo/v1/media.proto\"]\n\n",
                 "[[upstreams]]\nname = \"demo\"\nendpoints = [\"http://{backend}\"]\n",
-                "services = [\"*\"]\n",
+                "services = [\"*\"]\n{extra}\n",
             ),
             workers = ONE_WORKER,
+            server = server,
             proto = proto.display().to_string(),
             backend = backend,
+            extra = extra,
         );
         Self::from_text(text, false).await
     }

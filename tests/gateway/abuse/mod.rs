@@ -18,6 +18,8 @@ use crate::support::Client;
 
 mod control_floods;
 mod header_floods;
+mod held_streams;
+mod memory_bounds;
 mod rapid_reset;
 mod slow_readers;
 mod smuggling;
@@ -114,8 +116,24 @@ impl Baseline {
         }
     }
 
+    /// RSS when the baseline was taken, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.rss_kib
+    }
+
     /// Peak RSS growth since the baseline, KiB; fails the test above [`MEMORY_BOUND_KIB`].
     pub fn assert_memory_bounded(&self, gateway: &GatewayProcess, attack: &str) -> u64 {
+        self.assert_memory_within(gateway, attack, MEMORY_BOUND_KIB)
+    }
+
+    /// Peak RSS growth since the baseline (or since the peak was last reset, measured from
+    /// the baseline), KiB; fails the test at `bound_kib` or above.
+    pub fn assert_memory_within(
+        &self,
+        gateway: &GatewayProcess,
+        attack: &str,
+        bound_kib: u64,
+    ) -> u64 {
         let peak = gateway.peak_rss_kib().max(gateway.rss_kib());
         let growth = peak.saturating_sub(self.rss_kib);
         eprintln!(
@@ -123,8 +141,8 @@ impl Baseline {
             self.rss_kib
         );
         assert!(
-            growth < MEMORY_BOUND_KIB,
-            "{attack}: the gateway's peak RSS grew by {growth} KiB (bound {MEMORY_BOUND_KIB} KiB); \
+            growth < bound_kib,
+            "{attack}: the gateway's peak RSS grew by {growth} KiB (bound {bound_kib} KiB); \
              log:\n{}",
             gateway.log_tail()
         );
