@@ -20,8 +20,8 @@ use crate::errors::GatewayError;
 use crate::listener::{ClientConnection, HeldUntilSent, StreamReservation};
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
+use crate::upstream::Balancer;
 use crate::upstream::metadata::grpc_timeout;
-use crate::upstream::{Balancer, STREAM_WINDOW};
 
 /// How to reach the backend for this request, decided from the route and the headers.
 pub struct CallSetup {
@@ -32,6 +32,8 @@ pub struct CallSetup {
     pub deadline: Duration,
     /// Streaming calls end after this long without a message from the backend.
     pub idle_timeout: Duration,
+    /// The client's connection (streams pause reading their backend while it is full).
+    pub client: Option<Arc<ClientConnection>>,
 }
 
 /// The fallback handler for every path that is not a built-in endpoint.
@@ -56,10 +58,6 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>)
     response
 }
 
-/// What a streaming call may come to hold while its client lags: the backend's stream window
-/// and one coalesced chunk (a larger message is charged as it is handed over).
-const STREAM_RESERVATION: usize = STREAM_WINDOW as usize + 16 * 1024;
-
 /// Reserves a streaming call's share of its connection's buffer, or sheds the call: a client
 /// holding many streams it does not read would otherwise pin that much per stream.
 fn reserve_stream(parts: &Parts) -> Result<Option<StreamReservation>, GatewayError> {
@@ -67,7 +65,7 @@ fn reserve_stream(parts: &Parts) -> Result<Option<StreamReservation>, GatewayErr
         return Ok(None);
     };
     client
-        .reserve_stream(STREAM_RESERVATION)
+        .reserve_stream(streaming::STREAM_RESERVATION)
         .map(Some)
         .map_err(|full| GatewayError::overloaded(full.to_string()))
 }
@@ -194,6 +192,7 @@ impl Gateway {
             ),
             deadline,
             idle_timeout: upstream.stream_idle_timeout,
+            client: parts.extensions.get::<Arc<ClientConnection>>().cloned(),
         })
     }
 }

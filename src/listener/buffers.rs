@@ -81,6 +81,9 @@ pub struct ConnectionBuffer {
     /// What request bodies may take (at least one body of `max_body_bytes`).
     body_limit: usize,
     held: AtomicUsize,
+    /// The part of `held` that is response chunks waiting for the client beyond what their
+    /// calls reserved.
+    chunks: AtomicUsize,
     budget: Arc<MemoryBudget>,
     worker: usize,
 }
@@ -91,6 +94,7 @@ impl ConnectionBuffer {
             limit,
             body_limit: body_limit.max(limit),
             held: AtomicUsize::new(0),
+            chunks: AtomicUsize::new(0),
             budget,
             worker,
         }
@@ -151,6 +155,24 @@ impl ConnectionBuffer {
 
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Relaxed)
+    }
+
+    /// Charges a response chunk handed to the client's connection (beyond its call's
+    /// reservation), held whatever the limits say.
+    pub fn charge_chunk(&self, bytes: usize) {
+        self.chunks.fetch_add(bytes, Ordering::Relaxed);
+        self.charge(bytes);
+    }
+
+    pub fn release_chunk(&self, bytes: usize) {
+        self.chunks.fetch_sub(bytes, Ordering::Relaxed);
+        self.release(bytes);
+    }
+
+    /// Whether the chunks waiting for this connection's client fill its limit: its streams
+    /// should read nothing more from their backends until it takes some.
+    pub fn chunks_full(&self) -> bool {
+        self.chunks.load(Ordering::Relaxed) >= self.limit
     }
 }
 

@@ -26,6 +26,8 @@ pub struct ConnectionLimits {
 /// Request headers past this multiple of the configured limit are refused by the protocol
 /// layer itself (no JSON body); below it the gateway answers 431 with an ErrorResponse.
 const HARD_HEADER_FACTOR: u32 = 2;
+/// The largest HTTP/2 connection window offered to a client.
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
 /// HTTP/2 stream window: what one stream may send ahead of the gateway reading it.
 const STREAM_WINDOW: u32 = 256 * 1024;
 
@@ -40,7 +42,11 @@ pub struct Builders {
 impl Builders {
     pub fn new(limits: &ConnectionLimits) -> Self {
         let hard_header_bytes = limits.max_header_bytes.saturating_mul(HARD_HEADER_FACTOR);
-        let connection_window = limits.connection_buffer_bytes.max(65_535);
+        // Request bytes in flight from one client: at most the connection's buffer limit, and
+        // no more than Envoy's default connection window (1 MiB).
+        let connection_window = limits
+            .connection_buffer_bytes
+            .clamp(65_535, CONNECTION_WINDOW);
         let mut builder = Builder::new(TokioExecutor::new());
         builder
             .http1()

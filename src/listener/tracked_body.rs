@@ -25,6 +25,8 @@ use super::client_connection::{ClientConnection, RequestGuard, StallClock};
 pub struct ClientPaced {
     /// How long a client may leave a chunk unread before its connection is closed.
     pub idle_timeout: Duration,
+    /// What a chunk may weigh without a charge of its own (the call reserved it up front).
+    pub prepaid: usize,
 }
 
 /// Something a response keeps alive until it has been sent whole, or abandoned (a permit that
@@ -76,7 +78,7 @@ impl TrackedBody {
 
     fn settle(&mut self) {
         if self.charged > 0 {
-            self.connection.buffer().release(self.charged);
+            self.connection.buffer().release_chunk(self.charged);
             self.charged = 0;
         }
     }
@@ -99,11 +101,13 @@ impl http_body::Body for TrackedBody {
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    if let Some((_, clock)) = &self.paced {
+                    let mut charge = data.len();
+                    if let Some((paced, clock)) = &self.paced {
                         clock.handed_over();
+                        charge = charge.saturating_sub(paced.prepaid);
                     }
-                    self.connection.buffer().charge(data.len());
-                    self.charged = data.len();
+                    self.connection.buffer().charge_chunk(charge);
+                    self.charged = charge;
                 }
             }
             Poll::Ready(None) => self.guard.complete(),

@@ -37,6 +37,7 @@ pub async fn body_stream(
     let limits = (gateway.plan.max_body_bytes, gateway.plan.request_timeout);
     let (mut pump, requests, uploaded) = Pump::spawn(body, context, limits);
     let idle = call.idle_timeout;
+    let call_client = call.client.clone();
     let open = tokio::select! {
         // The client's own error explains a call that failed because of it.
         biased;
@@ -48,7 +49,8 @@ pub async fn body_stream(
     };
     match route.kind {
         CallKind::Bidirectional => {
-            stream_response(gateway, route, open, framing, idle, Some(pump)).await
+            let client = call_client;
+            stream_response(gateway, route, open, framing, (idle, client), Some(pump)).await
         }
         _ => single_response(&gateway, &route, open, pump, idle).await,
     }

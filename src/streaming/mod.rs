@@ -15,6 +15,17 @@ mod shutdown;
 mod websocket;
 
 pub use body_stream::body_stream;
+
+use crate::upstream::STREAM_WINDOW;
+
+/// What a chunk of a streaming response may weigh before it is charged to its connection on
+/// top of the call's reservation.
+pub const CHUNK_ALLOWANCE: usize = 64 * 1024;
+
+/// What a streaming call reserves of its connection's buffer when it starts: what it may come
+/// to hold while its client lags (the backend's stream window and a chunk). With the default
+/// 1 MiB per connection that is 8 streaming calls at once on one connection.
+pub const STREAM_RESERVATION: usize = STREAM_WINDOW as usize + CHUNK_ALLOWANCE;
 pub use framing::Framing;
 pub use server_stream::server_stream;
 pub use websocket::{is_websocket_handshake, websocket};

@@ -23,7 +23,7 @@ use super::message_stream::{Event, next_event, silent_for};
 use super::shutdown::{shutting_down, streams_cut};
 use crate::errors::GatewayError;
 use crate::gateway::{CallSetup, Gateway};
-use crate::listener::ClientPaced;
+use crate::listener::{ClientConnection, ClientPaced};
 use crate::routing::Route;
 use crate::transcoding::RenderedBody;
 use crate::upstream::metadata::copy_to_response;
@@ -43,12 +43,23 @@ pub async fn server_stream(
         Ok(opened) => opened.map_err(|status| gateway.status_error(&status))?,
         Err(_) => return Err(gateway.status_error(&silent_for(call.idle_timeout))),
     };
-    stream_response(gateway, route, open, framing, call.idle_timeout, None).await
+    let client = call.client;
+    stream_response(
+        gateway,
+        route,
+        open,
+        framing,
+        (call.idle_timeout, client),
+        None,
+    )
+    .await
 }
 
 /// Everything the response body needs to keep pulling messages after the handler returned.
 struct Source {
     gateway: Arc<Gateway>,
+    /// The client's connection: while its chunks fill its buffer, nothing more is read.
+    client: Option<Arc<ClientConnection>>,
     route: Arc<Route>,
     output: MessageDescriptor,
     messages: Streaming<Bytes>,
@@ -67,6 +78,9 @@ enum Deferred {
     Ended,
 }
 
+/// How often a stream held back by its connection's full buffer looks again.
+const BACKPRESSURE_POLL: Duration = Duration::from_millis(20);
+
 /// Coalesced messages stop growing a chunk at this size (one HTTP/2 DATA frame's default).
 const COALESCE_BYTES: usize = 16 * 1024;
 
@@ -77,10 +91,11 @@ pub(super) async fn stream_response(
     route: Arc<Route>,
     open: OpenStream,
     framing: Framing,
-    idle: Duration,
+    (idle, client): (Duration, Option<Arc<ClientConnection>>),
     pump: Option<Pump>,
 ) -> Result<Response, GatewayError> {
     let mut source = Source {
+        client,
         output: route.method.output(),
         cut: gateway.streams_cut.clone(),
         gateway,
@@ -124,9 +139,10 @@ pub(super) async fn stream_response(
             Some((Ok(frame), (source, None)))
         });
     let mut response = Response::new(Body::new(StreamBody::new(body_stream)));
-    response
-        .extensions_mut()
-        .insert(ClientPaced { idle_timeout: idle });
+    response.extensions_mut().insert(ClientPaced {
+        idle_timeout: idle,
+        prepaid: super::CHUNK_ALLOWANCE,
+    });
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, content_type);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -138,6 +154,16 @@ impl Source {
     /// The backend's next event, or the client's failure (a bad request line) if the
     /// request body is still being pumped upstream.
     async fn next(&mut self) -> Result<Event, GatewayError> {
+        // The client has not taken what its other streams were given: read nothing more from
+        // the backend (which then waits on flow control) until it does.
+        while let Some(client) = &self.client
+            && client.buffer().chunks_full()
+        {
+            tokio::select! {
+                () = tokio::time::sleep(BACKPRESSURE_POLL) => {}
+                () = streams_cut(&mut self.cut) => return Err(shutting_down()),
+            }
+        }
         let (messages, idle) = (&mut self.messages, self.idle);
         let event = async {
             match &mut self.pump {

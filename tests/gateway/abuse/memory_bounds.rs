@@ -56,10 +56,15 @@ const SERVED_PER_WAVE: u64 = 3;
 ///
 /// `2 × min(budget, connections × reach) + connections × window + streams × STREAM_STATE + SLACK`
 ///
-/// - `reach`: what one connection's account may come to. New requests are shed once it is at
-///   its limit (`max(per_connection_buffer_limit_bytes, max_body_bytes)`), so it is the limit
-///   plus what the stream admitted last adds past it (its message and the upstream window the
-///   backend may fill ahead of the client); a request body is refused at the limit itself.
+/// - `reach`: what one connection may come to hold. Request bodies: their limit
+///   (`max(per_connection_buffer_limit_bytes, max_body_bytes)`), refused at it. Streams: each
+///   reserves `STREAM_RESERVATION` when it starts, so at most `limit / STREAM_RESERVATION + 1`
+///   run; chunks waiting for the client are charged on top, and while they fill the limit no
+///   stream of the connection reads more from its backend; so the reservations, the limit of
+///   chunks, and what each running stream may have in hand at that moment: one message being
+///   decoded and rendered, and its upstream window.
+/// - `accounted`: the part of `reach` the gateway counts against its budget (reservations and
+///   chunks, not the decoder's buffers).
 /// - `window`: request bytes a client connection may have in flight before the gateway reads
 ///   (and charges) them: the HTTP/2 connection window, `per_connection_buffer_limit_bytes`.
 /// - the factor 2: a charged byte can cost two. A body joined from chunks grows by doubling; a
@@ -70,6 +75,7 @@ struct Bound {
     budget: u64,
     connections: u64,
     reach: u64,
+    accounted: u64,
     window: u64,
     streams: u64,
 }
@@ -84,7 +90,7 @@ impl Bound {
     /// its budget. Only then is nobody else shed: the budget is gateway-wide, and at it every
     /// new request is refused, the well-behaved client's too.
     fn leaves_budget_unreached(&self) -> bool {
-        self.connections * self.reach < self.budget
+        self.connections * self.accounted < self.budget
     }
 }
 
@@ -117,21 +123,25 @@ fn default_limits() -> (LimitsConfig, ServerConfig) {
     (LimitsConfig::default(), ServerConfig::default())
 }
 
-/// What one connection may hold before new requests are shed (`listener::buffers`).
-fn connection_limit(limits: &LimitsConfig, server: &ServerConfig) -> u64 {
+/// What one connection's request bodies may hold (`listener::buffers`).
+fn body_limit(limits: &LimitsConfig, server: &ServerConfig) -> u64 {
     u64::from(limits.per_connection_buffer_limit_bytes).max(server.max_body_bytes as u64)
 }
 
-/// What one admitted stream of a server stream is charged while its client lags: the message
-/// handed to the client plus the upstream stream window the backend may fill meanwhile.
-fn stream_charge(message: u64) -> u64 {
-    message + u64::from(h2gate::upstream::STREAM_WINDOW)
+/// Streams one connection may run at once: each reserves `STREAM_RESERVATION` of its limit.
+fn admitted_per_connection(limits: &LimitsConfig) -> u64 {
+    let limit = u64::from(limits.per_connection_buffer_limit_bytes);
+    limit / h2gate::streaming::STREAM_RESERVATION as u64 + 1
 }
 
-/// Streams one connection gets admitted before its account reaches `limit`, when each is charged
-/// `charge`; one more is allowed for a charge in between chunks when the check runs.
-fn admitted_per_connection(limit: u64, charge: u64) -> u64 {
-    limit.div_ceil(charge) + 1
+/// What one connection running streams of `message`-sized replies may come to hold (`reach`,
+/// see [`Bound`]) and what of it is accounted.
+fn stream_reach(limits: &LimitsConfig, message: u64) -> (u64, u64) {
+    let limit = u64::from(limits.per_connection_buffer_limit_bytes);
+    let window = u64::from(h2gate::upstream::STREAM_WINDOW);
+    let accounted = 2 * limit + message;
+    let in_hand = admitted_per_connection(limits) * (2 * message + window);
+    (accounted + in_hand, accounted)
 }
 
 /// Runs `shape` twice against a fresh gateway with a well-behaved client beside it.
@@ -277,7 +287,7 @@ const UPLOAD_BYTES: usize = 3_800_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_uploads_are_refused_past_the_connection_limit() {
     let (limits, server) = default_limits();
-    let limit = connection_limit(&limits, &server);
+    let limit = body_limit(&limits, &server);
     let connections = 2;
     let streams = 100;
     let complete_bodies_per_connection = limit / UPLOAD_BYTES as u64;
@@ -297,6 +307,7 @@ async fn unfinished_uploads_are_refused_past_the_connection_limit() {
             budget: limits.memory_budget_bytes as u64,
             connections: connections as u64,
             reach: limit,
+            accounted: limit,
             window: u64::from(limits.per_connection_buffer_limit_bytes),
             streams: (connections * streams) as u64,
         },
@@ -324,24 +335,14 @@ const PADDING_BYTES: u64 = 1_000_000;
 /// messages: nothing can be sent to them, so whatever the gateway takes from the backend stays
 /// [before the hardening: 825 MiB].
 ///
-/// Limits: the defaults. Each stream that gets a message is charged it (~0.95 MiB of JSON) plus
-/// the upstream window (256 KiB); a connection's account reaches its 4 MiB limit after four,
-/// and the rest must be shed: at most 2 × 5 streams admitted. Bound:
-/// 2 × (2 × (4 MiB + 1.2 MiB)) + 200 × 16 KiB + 16 MiB = ~40 MiB (the budget, 256 MiB, is far
-/// off).
-///
-/// Fails today: every stream is admitted (the 100 requests of a connection arrive together, and
-/// each is checked against the account before any reply has been charged), so 200 × ~2.2 MiB
-/// is held. The test crosses the bound ~1 s in (+50 to +58 MiB, no stream answered yet);
-/// watched for 40 s, RSS is +191 MiB after 7 s and plateaus at +432 MiB once all 200 are
-/// answered (200, none shed), the well-behaved client's calls taking up to 11 s meanwhile.
+/// Limits: the defaults. Each connection runs at most `limit / STREAM_RESERVATION + 1` streams
+/// (9 at 1 MiB) and sheds the rest with 503; once the messages handed over fill its limit, its
+/// streams read nothing more from the backend. Measured here: 16 of 200 answered, 184 shed,
+/// +34 MiB peak in both waves, the well-behaved client served ~130 times a wave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails today: all 200 streams admitted, none shed; RSS +432 MiB (bound ~40 MiB); \
-            the well-behaved client waits up to 11 s"]
 async fn streams_at_a_zero_window_are_shed_past_the_connection_limit() {
-    let (limits, server) = default_limits();
-    let limit = connection_limit(&limits, &server);
-    let charge = stream_charge(PADDING_BYTES + KIB);
+    let (limits, _) = default_limits();
+    let (reach, accounted) = stream_reach(&limits, PADDING_BYTES + KIB);
     let connections = 2;
     let streams = 100;
     assert_bounded(Shape {
@@ -359,59 +360,42 @@ async fn streams_at_a_zero_window_are_shed_past_the_connection_limit() {
         bound: Bound {
             budget: limits.memory_budget_bytes as u64,
             connections: connections as u64,
-            reach: limit + charge,
+            reach,
+            accounted,
             // GETs: nothing in the request windows.
             window: 0,
             streams: (connections * streams) as u64,
         },
         answers: (connections * streams) as u64,
         min_shed: (connections * streams) as u64
-            - connections as u64 * admitted_per_connection(limit, charge),
+            - connections as u64 * admitted_per_connection(&limits),
     })
     .await;
 }
 
 /// 40 connections open 100 downloads each (default windows) and never read or return window:
 /// the gateway can send each connection 64 KiB, and the rest backs up into it [before the
-/// hardening: 1.17 GiB].
+/// hardening: 1.17 GiB, and the well-behaved client shed at the budget].
 ///
-/// Limits: `max_body_bytes = 1 MiB` (so a connection's limit is the default
-/// per_connection_buffer_limit_bytes, 1 MiB) and `memory_budget_bytes = 64 MiB`, to make the
-/// bound tight and the test short. A download stream is charged its 64 KiB chunk as JSON
-/// (~86 KiB) plus the upstream window (256 KiB), so a connection reaches its limit after three
-/// and each of the 40 may come to 1.33 MiB: 53 MiB together, under the budget, so the budget is
-/// only a backstop and the well-behaved client must never be shed. At most 40 × 4 streams are
-/// admitted; 3840 of 4000 must be shed. Bound: 2 × 53 MiB + 4000 × 16 KiB + 16 MiB = ~185 MiB.
-///
-/// Fails today: every stream is admitted and none shed. With these limits RSS crosses the bound
-/// ~8 s in (+197 MiB, 127 streams answered so far, the well-behaved client served twice); with
-/// the default limits, watched for 40 s, it plateaus at +1433 MiB ~16 s in, all 4000 answered
-/// 200, and once the attack's charges pass the budget the well-behaved client gets 503 "the
-/// gateway is at its memory budget" (1676 times). When the 4000 streams go, the gateway's
-/// resets of their upstream calls trip h2's limit on locally reset streams (1024): the upstream
-/// connection is closed as "excessive load generating behavior" and the endpoint is marked
-/// unreachable for ~2 s.
+/// Limits: the defaults but `memory_budget_bytes = 128 MiB`, just above what the 40
+/// connections may have accounted (2 × 1 MiB and a chunk each), so the budget is only a
+/// backstop and the well-behaved client must never be shed. Each connection runs at most 9
+/// downloads; 3640 or more of 4000 must be shed. Measured here: 320 answered, 3680 shed,
+/// +86 to +88 MiB peak, the well-behaved client served ~125 times a wave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails today: all 4000 streams admitted, none shed; RSS +1433 MiB at the default \
-            limits (bound ~185 MiB); the well-behaved client is shed at the budget"]
 async fn downloads_nobody_reads_are_shed_past_the_connection_limit() {
     let limits = LimitsConfig {
-        memory_budget_bytes: 64 * 1024 * 1024,
+        memory_budget_bytes: 128 * 1024 * 1024,
         ..LimitsConfig::default()
     };
-    let server = ServerConfig {
-        max_body_bytes: 1024 * 1024,
-        ..ServerConfig::default()
-    };
-    let limit = connection_limit(&limits, &server);
     // A chunk's bytes as base64 in the JSON line, and the line's other fields.
     let chunk_json = (h2gate::demo::DEFAULT_CHUNK_BYTES as u64).div_ceil(3) * 4 + 100;
-    let charge = stream_charge(chunk_json);
+    let (reach, accounted) = stream_reach(&limits, chunk_json);
     let connections = 40;
     let streams = 100;
     assert_bounded(Shape {
         name: "unread downloads",
-        server: format!("max_body_bytes = {}", server.max_body_bytes),
+        server: String::new(),
         extra: format!(
             "[limits]\nmemory_budget_bytes = {}\n",
             limits.memory_budget_bytes
@@ -427,13 +411,14 @@ async fn downloads_nobody_reads_are_shed_past_the_connection_limit() {
         bound: Bound {
             budget: limits.memory_budget_bytes as u64,
             connections: connections as u64,
-            reach: limit + charge,
+            reach,
+            accounted,
             window: 0,
             streams: (connections * streams) as u64,
         },
         answers: (connections * streams) as u64,
         min_shed: (connections * streams) as u64
-            - connections as u64 * admitted_per_connection(limit, charge),
+            - connections as u64 * admitted_per_connection(&limits),
     })
     .await;
 }
