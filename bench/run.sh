@@ -51,7 +51,10 @@
 #      h2_get_lat - grpc_direct_lat, and of h2_get_rate - grpc_direct_rate).
 #      At the end: one table with min/median/max over the repetitions for every figure.
 #   SOAK mode (SOAK_SECS>0): instead of the suite, runs the h2_get load for SOAK_SECS
-#      seconds and samples the gateway's RSS every 10 s, to show it stays flat.
+#      seconds and samples the gateway's RSS every 10 s, to show it stays flat. With SOAK_MIX=1
+#      the load is every call shape at once instead (bench/soak_mix.rs, SOAK_TASKS tasks: unary
+#      GET and POST, server streams, client streams, WebSocket chats, bad input, clients that
+#      vanish mid-stream), and open descriptors are sampled too.
 #
 # Latencies: h2load prints no percentiles, so every h2load run writes --log-file (per-request
 # µs) and p50/p99 are computed with sort/awk over the 2xx rows; wrk's come from --latency.
@@ -62,6 +65,7 @@
 #   bash bench/run.sh                          # REPS=3 DURATION=8
 #   REPS=1 DURATION=5 bash bench/run.sh        # quick
 #   SOAK_SECS=120 bash bench/run.sh            # soak: RSS every 10 s
+#   SOAK_MIX=1 SOAK_SECS=600 bash bench/run.sh # mixed soak: every call shape, RSS and fds
 #   ONLY=stream REPS=1 DURATION=5 bash bench/run.sh   # the streaming loads alone
 #
 # Environment
@@ -78,6 +82,8 @@ set -euo pipefail
 REPS=${REPS:-3}
 DURATION=${DURATION:-8}
 SOAK_SECS=${SOAK_SECS:-0}
+SOAK_MIX=${SOAK_MIX:-0}
+SOAK_TASKS=${SOAK_TASKS:-16}
 LAT_RPS=${LAT_RPS:-250}
 BUILD=${BUILD:-1}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -526,6 +532,42 @@ GRPC=(-d "$GRPC_FRAME" -H 'content-type: application/grpc' -H 'te: trailers' "$B
 log "warm-up"
 h2load -n 3000 "${H2_GET[@]}" >/dev/null 2>&1 || die "warm-up failed"
 h2load -n 3000 -c "$CLIENTS" -m "$STREAMS" "${GRPC[@]}" >/dev/null 2>&1 || die "gRPC warm-up failed"
+
+# ---------------------------------------------------------------- mixed soak mode
+if ((SOAK_SECS > 0)) && [[ $SOAK_MIX == 1 ]]; then
+    log "mixed soak: every call shape at once for $SOAK_SECS s ($SOAK_TASKS tasks), RSS and fds every 10 s"
+    if [[ $BUILD == 1 ]]; then
+        (cd "$ROOT" && cargo build --release --example soak_mix)
+    fi
+    "$ROOT/target/release/examples/soak_mix" "$HOST:$GW_PORT" "$SOAK_SECS" "$SOAK_TASKS" >"$TMP/soak.out" 2>&1 &
+    LOAD_PID=$!
+    start=$SECONDS
+    rss_samples=()
+    fd_samples=()
+    printf '  %8s %12s %12s %8s\n' elapsed_s VmRSS_KiB VmHWM_KiB fds
+    while kill -0 "$LOAD_PID" 2>/dev/null; do
+        rss=$(status_kib "$GW_PID" VmRSS)
+        fds=$(ls "/proc/$GW_PID/fd" | wc -l)
+        rss_samples+=("$rss")
+        fd_samples+=("$fds")
+        printf '  %8d %12s %12s %8s\n' $((SECONDS - start)) "$rss" "$(status_kib "$GW_PID" VmHWM)" "$fds"
+        for _ in $(seq 100); do
+            kill -0 "$LOAD_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+    done
+    wait "$LOAD_PID" || die "soak client failed: $(cat "$TMP/soak.out")"
+    LOAD_PID=""
+    sleep 2 # let vanished clients' connections close
+    rss=$(status_kib "$GW_PID" VmRSS)
+    fds=$(ls "/proc/$GW_PID/fd" | wc -l)
+    printf '  %8d %12s %12s %8s  (end, after 2 s quiet)\n' $((SECONDS - start)) "$rss" "$(status_kib "$GW_PID" VmHWM)" "$fds"
+    cat "$TMP/soak.out"
+    base=${rss_samples[1]:-${rss_samples[0]}}
+    awk -v a="$base" -v b="$rss" 'BEGIN { printf "  RSS after warm-up (10 s) %d KiB, at the end %d KiB: %+.1f%%\n", a, b, (b - a) * 100 / a }'
+    echo "  fds after warm-up ${fd_samples[1]:-${fd_samples[0]}}, at the end $fds"
+    exit 0
+fi
 
 # ---------------------------------------------------------------- soak mode
 if ((SOAK_SECS > 0)); then

@@ -615,3 +615,48 @@ async fn calls_beyond_every_connection_stream_limit_fail_fast() {
     gateway.shutdown().await;
     backend.stop().await;
 }
+
+#[tokio::test]
+async fn a_scheme_mismatch_is_named_in_the_operators_log() {
+    let cert = super::support::BackendCert::generate();
+    let tls_backend = super::support::CountingBackend::start_tls(&cert).await;
+    let plain_backend = super::support::CountingBackend::start().await;
+    let ca = super::support::TempFile::new("ca", "pem", &cert.ca_pem);
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let mut text = format!(
+        concat!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\nworkers = 1\n\n",
+            "[descriptors]\ninclude = [{proto:?}]\n",
+            "protos = [\"demo/v1/user.proto\", \"demo/v1/greeter.proto\"]\n\n",
+            "[[upstreams]]\nname = \"tls-called-plain\"\nendpoints = [\"http://{tls}\"]\n",
+            "services = [\"demo.v1.UserService\"]\n\n",
+            "[[upstreams]]\nname = \"plain-called-tls\"\nendpoints = [\"https://{plain}\"]\n",
+            "services = [\"demo.v1.Greeter\"]\nca_cert = {ca:?}\n",
+        ),
+        proto = proto.display().to_string(),
+        tls = tls_backend.addr,
+        plain = plain_backend.addr,
+        ca = ca.path.display().to_string(),
+    );
+    text.push_str(super::support::GREETER_RULES);
+    let gateway = super::gateway_process::GatewayProcess::from_text(text, false).await;
+    let client = gateway.client().await;
+    let reply = client.get("/v1/users/42").await;
+    assert_error(&reply, 503, "UNAVAILABLE", 20001);
+    let reply = client.say_hello(&[], &json!({"name": "x"})).await;
+    assert_error(&reply, 503, "UNAVAILABLE", 20001);
+    let hints = [
+        "the endpoint answered with TLS: use https://",
+        "the endpoint does not answer TLS: is it a plaintext (http://) backend?",
+    ];
+    let logged = super::support::poll_until(Duration::from_secs(5), || async {
+        let log = gateway.log_tail();
+        hints.iter().all(|hint| log.contains(hint)).then_some(())
+    })
+    .await;
+    assert!(
+        logged.is_some(),
+        "both hints in the log:\n{}",
+        gateway.log_tail()
+    );
+}

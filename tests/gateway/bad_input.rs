@@ -360,3 +360,36 @@ async fn http11_requests_need_exactly_one_host() {
     client.assert_still_usable().await;
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_oversized_request_line_over_tls_gets_a_status() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let gateway = TestGateway::start("").await;
+    let tcp = tokio::net::TcpStream::connect(gateway.addr)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = crate::support::tls_connector(&[b"http/1.1"])
+        .connect(name, tcp)
+        .await
+        .expect("TLS");
+    let head = format!(
+        "GET /v1/users/42?{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "a".repeat(200_000)
+    );
+    // The gateway may answer before the whole line is written.
+    let _ = tls.write_all(head.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tls.read_to_end(&mut answer),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 431") || text.starts_with("HTTP/1.1 414"),
+        "a status, not a bare close: {text:?}"
+    );
+    gateway.shutdown().await;
+}

@@ -132,3 +132,25 @@ async fn readyz_with_a_separate_backend() {
     );
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn readyz_learns_of_a_dead_backend_from_the_first_call_that_finds_it() {
+    let mut backend = crate::backend_process::BackendProcess::start();
+    let endpoints = [format!("http://{}", backend.addr)];
+    let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
+    text.push_str(&crate::support::demo_upstream_tables(&endpoints, ""));
+    let gateway = TestGateway::from_text(text).await;
+    let client = gateway.client().await;
+    client.assert_still_usable().await;
+    let reachable = |body: &Value| endpoint_reachability(upstream(body, "demo-backend"));
+    let ready = wait_for_ready(&client, |body| reachable(body) == ["reachable"]).await;
+    assert_eq!(reachable(&ready), ["reachable"], "{ready}");
+    backend.kill();
+    // The call that finds the backend dead tells /readyz at once, not at the prober's next
+    // round (every 5 s).
+    let reply = client.get("/v1/users/42").await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    let ready = client.get("/readyz").await.json();
+    assert_eq!(reachable(&ready), ["unreachable"], "{ready}");
+    gateway.shutdown().await;
+}
