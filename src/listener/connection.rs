@@ -99,13 +99,13 @@ pub async fn serve(
                 }
                 // HTTP/2 over TLS needs ALPN (RFC 9113 §3.2): anything else is HTTP/1.1.
                 _ => {
-                    let io = TokioIo::new(Http1Guard::new(tls, false));
+                    let io = TokioIo::new(Http1Guard::socket(tls, false));
                     drive(&context, &context.builders.http1, io, client, deadline).await;
                 }
             }
         }
         None => {
-            let io = TokioIo::new(Http1Guard::new(stream, true));
+            let io = TokioIo::new(Http1Guard::socket(stream, true));
             drive(
                 &context,
                 &context.builders.either,

@@ -14,11 +14,9 @@
 //! (the prior-knowledge preface), that upgrades (WebSocket), or whose head outgrows what it
 //! keeps (hyper refuses such a head itself).
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use tokio::io::ReadBuf;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use crate::net::{Filtered, ReadFilter};
 
 /// What a client message that breaks the framing is replaced with: invalid in a request line
 /// and in a header, so the message fails to parse wherever it stood.
@@ -27,8 +25,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Head bytes kept to read its framing headers; a longer head stops the checking.
 const MAX_HEAD: usize = 64 * 1024;
 
-pub struct Http1Guard<T> {
-    inner: T,
+pub struct Http1Guard {
     framing: Framing,
     /// Poison bytes still to hand to hyper.
     poison_left: usize,
@@ -80,16 +77,20 @@ enum Step {
     BareLf,
 }
 
-impl<T> Http1Guard<T> {
-    /// `maybe_h2`: the connection may still turn out to be HTTP/2 with prior knowledge.
-    pub fn new(inner: T, maybe_h2: bool) -> Self {
+impl Http1Guard {
+    /// `inner` with its client's HTTP/1.1 framing checked; `maybe_h2`: the connection may still
+    /// turn out to be HTTP/2 with prior knowledge.
+    pub fn socket<T>(inner: T, maybe_h2: bool) -> Filtered<T, Http1Guard> {
+        Filtered::new(inner, Self::new(maybe_h2))
+    }
+
+    fn new(maybe_h2: bool) -> Self {
         let framing = if maybe_h2 {
             Framing::Sniffing { seen: 0 }
         } else {
             Framing::Head(HeadScan::default())
         };
         Self {
-            inner,
             framing,
             poison_left: 0,
         }
@@ -271,68 +272,34 @@ fn after_chunk_line(line: &[u8], trailers: bool) -> Framing {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Http1Guard<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if let Framing::Refused = self.framing {
-            // The poison, then the end: nothing the client sent after the bare LF is read.
-            let start = POISON.len() - self.poison_left;
+impl ReadFilter for Http1Guard {
+    fn answer(&mut self, buf: &mut ReadBuf<'_>) -> bool {
+        if !matches!(self.framing, Framing::Refused) {
+            return false;
+        }
+        // The poison, then the end: nothing the client sent after the bare LF is read.
+        let start = POISON.len() - self.poison_left;
+        let take = self.poison_left.min(buf.remaining());
+        if let Some(bytes) = POISON.get(start..start + take) {
+            buf.put_slice(bytes);
+        }
+        self.poison_left -= take;
+        true
+    }
+
+    fn inspect(&mut self, buf: &mut ReadBuf<'_>, before: usize) {
+        if matches!(self.framing, Framing::Opaque) {
+            return;
+        }
+        let new = buf.filled().get(before..).unwrap_or_default();
+        if let Some(offset) = self.follow(new) {
+            buf.set_filled(before + offset);
             let take = self.poison_left.min(buf.remaining());
-            if let Some(bytes) = POISON.get(start..start + take) {
+            if let Some(bytes) = POISON.get(..take) {
                 buf.put_slice(bytes);
             }
             self.poison_left -= take;
-            return Poll::Ready(Ok(()));
         }
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled
-            && !matches!(self.framing, Framing::Opaque)
-        {
-            let new = buf.filled().get(before..).unwrap_or_default();
-            if let Some(offset) = self.follow(new) {
-                buf.set_filled(before + offset);
-                let take = self.poison_left.min(buf.remaining());
-                if let Some(bytes) = POISON.get(..take) {
-                    buf.put_slice(bytes);
-                }
-                self.poison_left -= take;
-            }
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Http1Guard<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -344,7 +311,7 @@ mod tests {
     fn bare_lf(stream: &[u8], maybe_h2: bool) -> Option<usize> {
         let mut found = None;
         for split in [1, 2, 3, 7, stream.len().max(1)] {
-            let mut guard = Http1Guard::new((), maybe_h2);
+            let mut guard = Http1Guard::new(maybe_h2);
             let mut offset = 0;
             let mut here = None;
             for piece in stream.chunks(split) {

@@ -11,14 +11,13 @@
 //! - whether the first byte opened a TLS record (a plaintext `http://` endpoint that really
 //!   speaks TLS answers the HTTP/2 preface with an alert).
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 use tokio::sync::Notify;
+
+use crate::net::{Filtered, ReadFilter};
 
 const FRAME_HEADER: usize = 9;
 const SETTINGS: u8 = 0x4;
@@ -85,22 +84,22 @@ impl BackendSignals {
     }
 }
 
-/// Reads through to `inner`, watching the frame boundaries for GOAWAY.
-pub struct FrameWatch<T> {
-    inner: T,
+/// Watches the frame boundaries of what a backend sends (see `FrameWatch::socket`).
+pub struct FrameWatch {
     seen: Arc<BackendSignals>,
     cursor: FrameCursor,
     read_any: bool,
 }
 
-impl<T> FrameWatch<T> {
-    pub fn new(inner: T, seen: Arc<BackendSignals>) -> Self {
-        Self {
-            inner,
+impl FrameWatch {
+    /// `inner` with its backend's frames watched, reporting to `seen`.
+    pub fn socket<T>(inner: T, seen: Arc<BackendSignals>) -> Filtered<T, FrameWatch> {
+        let watch = Self {
             seen,
             cursor: FrameCursor::default(),
             read_any: false,
-        }
+        };
+        Filtered::new(inner, watch)
     }
 }
 
@@ -166,68 +165,29 @@ impl FrameCursor {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for FrameWatch<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled
-            && let Some(new) = buf.filled().get(before..)
+impl ReadFilter for FrameWatch {
+    fn inspect(&mut self, buf: &mut ReadBuf<'_>, before: usize) {
+        let Some(new) = buf.filled().get(before..) else {
+            return;
+        };
+        if !self.read_any
+            && let Some(&first) = new.first()
         {
-            let this = &mut *self;
-            if !this.read_any
-                && let Some(&first) = new.first()
-            {
-                this.read_any = true;
-                // A frame from a server starts with a SETTINGS length (< 2^16): 0x00.
-                this.seen
-                    .answered_tls
-                    .store(matches!(first, 0x15 | 0x16), Ordering::Release);
-            }
-            let seen = &this.seen;
-            this.cursor.advance(new, |found| match found {
-                Found::GoAway(id) => seen.go_away_last_id.store(id, Ordering::Release),
-                Found::Settings => {
-                    if !seen.settings_arrived.swap(true, Ordering::AcqRel) {
-                        seen.settings.notify_waiters();
-                    }
-                }
-            });
+            self.read_any = true;
+            // A frame from a server starts with a SETTINGS length (< 2^16): 0x00.
+            self.seen
+                .answered_tls
+                .store(matches!(first, 0x15 | 0x16), Ordering::Release);
         }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for FrameWatch<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let seen = &self.seen;
+        self.cursor.advance(new, |found| match found {
+            Found::GoAway(id) => seen.go_away_last_id.store(id, Ordering::Release),
+            Found::Settings => {
+                if !seen.settings_arrived.swap(true, Ordering::AcqRel) {
+                    seen.settings.notify_waiters();
+                }
+            }
+        });
     }
 }
 

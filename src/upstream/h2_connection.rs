@@ -118,7 +118,7 @@ pub async fn connect(target: &Target, health: &Arc<EndpointState>) -> Result<Liv
     };
     match &target.tls {
         None => handshake(
-            FrameWatch::new(socket, Arc::clone(&seen)),
+            FrameWatch::socket(socket, Arc::clone(&seen)),
             seen,
             target,
             health,
@@ -132,7 +132,7 @@ pub async fn connect(target: &Target, health: &Arc<EndpointState>) -> Result<Liv
                     .map_err(|_| failure("the TLS handshake timed out", &"no answer", None))?
                     .map_err(|err| failure("the TLS handshake failed", &err, tls_hint(&err)))?;
             handshake(
-                FrameWatch::new(tls, Arc::clone(&seen)),
+                FrameWatch::socket(tls, Arc::clone(&seen)),
                 seen,
                 target,
                 health,

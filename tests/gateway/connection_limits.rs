@@ -282,3 +282,34 @@ async fn streams_running_when_the_grace_ends_get_a_last_error_line() {
     assert_eq!(last["error"]["code"], 20001, "{last}");
     shutdown.await.expect("shutdown task");
 }
+
+#[tokio::test]
+async fn a_thousand_connections_at_once_are_capped_at_max_connections() {
+    let gateway = TestGateway::plaintext("[limits]\nmax_connections = 100\n").await;
+    let served = Client::h2c(gateway.addr).await;
+    served.assert_still_usable().await;
+    let connects = (0..1000).map(|_| TcpStream::connect(gateway.addr));
+    let sockets: Vec<TcpStream> = futures_util::future::join_all(connects)
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    // Those past the limit are closed as soon as they are accepted; the rest stay open
+    // (until their first-request timeout).
+    let closes = sockets.into_iter().map(|mut socket| async move {
+        closed_within(&mut socket, Duration::from_secs(3))
+            .await
+            .is_some()
+    });
+    let closed = futures_util::future::join_all(closes)
+        .await
+        .into_iter()
+        .filter(|closed| *closed)
+        .count();
+    assert!(
+        (850..=1000).contains(&closed),
+        "about 900 of 1000 refused at once with 99 slots left, got {closed}"
+    );
+    served.assert_still_usable().await;
+    gateway.shutdown().await;
+}
