@@ -102,8 +102,17 @@ impl Gateway {
             (false, CallKind::Unary) => None,
             _ => reserve_stream(parts)?,
         };
+        // The streaming paths' futures are boxed: they are large, and the unary path, which
+        // is most requests, should not carry (and move) their space.
         if websocket {
-            return streaming::websocket(self, parts, context, call, reservation).await;
+            return Box::pin(streaming::websocket(
+                self,
+                parts,
+                context,
+                call,
+                reservation,
+            ))
+            .await;
         }
         let (limit, timeout) = (self.plan.max_body_bytes, self.plan.request_timeout);
         match route.kind {
@@ -116,12 +125,12 @@ impl Gateway {
                 let message = context.encode(&body)?;
                 let framing = Framing::negotiate(&parts.headers);
                 let response = streaming::server_stream(self, route, message, call, framing);
-                Ok(held_while_sent(response.await?, reservation))
+                Ok(held_while_sent(Box::pin(response).await?, reservation))
             }
             CallKind::ClientStreaming | CallKind::Bidirectional => {
                 let framing = Framing::negotiate(&parts.headers);
                 let response = streaming::body_stream(self, context, body, call, framing);
-                Ok(held_while_sent(response.await?, reservation))
+                Ok(held_while_sent(Box::pin(response).await?, reservation))
             }
         }
     }

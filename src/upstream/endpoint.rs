@@ -187,7 +187,9 @@ impl Endpoint {
             // An attempt ended while this caller waited for the lock, and failed.
             return Err(error.clone());
         }
-        let attempt = connect(&self.target, &self.health).await;
+        // Boxed: a connection attempt (TCP, TLS, HTTP/2 handshake) is a large future, and
+        // every call's future would otherwise carry its space although few ever connect.
+        let attempt = Box::pin(connect(&self.target, &self.health)).await;
         // Counted once it is over, so every caller that queued behind it sees that it ran.
         self.attempts.fetch_add(1, Ordering::AcqRel);
         match attempt {
