@@ -10,7 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 WORKDIR /app
 COPY --from=build /src/target/release/h2gate /usr/local/bin/h2gate
 COPY config ./config
-COPY proto ./proto
+COPY demo/proto ./demo/proto
 COPY certs ./certs
 EXPOSE 8443 50051
 ENTRYPOINT ["h2gate"]

@@ -456,7 +456,7 @@ listen = "$HOST:$GW_PORT"
 # no tls_cert/tls_key: TLS with a self-signed certificate generated at start-up
 
 [descriptors]
-include = ["$ROOT/proto"]
+include = ["$ROOT/demo/proto"]
 protos = ["demo/v1/user.proto", "demo/v1/greeter.proto", "demo/v1/media.proto", "demo/v1/chat.proto"]
 
 [[upstreams]]

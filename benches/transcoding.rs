@@ -9,7 +9,7 @@
 //!   for these types; `hello_reply_map_*_direct`: a `demo.v1.HelloReply` whose map has 5,000
 //!   and 50,000 entries (the writer's cost per entry must not grow with the map).
 //!
-//! Descriptors come from the demo's embedded descriptor set (`h2gate::demo::DESCRIPTOR_SET`),
+//! Descriptors come from the demo's embedded descriptor set (`h2gate_demo::DESCRIPTOR_SET`),
 //! loaded with `h2gate::descriptors::load` as the gateway does.
 //! `cargo bench --bench transcoding` (add `-- --quick` for a short run).
 
@@ -26,11 +26,11 @@ use prost_reflect::{DescriptorPool, MessageDescriptor};
 fn pool() -> DescriptorPool {
     let loaded = h2gate::descriptors::load(
         &DescriptorsConfig::default(),
-        &[("demo", h2gate::demo::DESCRIPTOR_SET)],
+        &[("demo", h2gate_demo::DESCRIPTOR_SET)],
     )
     .expect("demo descriptors load");
     // The same set decoded directly must agree (it is what the gateway merges in).
-    let direct = DescriptorPool::decode(h2gate::demo::DESCRIPTOR_SET).expect("valid set");
+    let direct = DescriptorPool::decode(h2gate_demo::DESCRIPTOR_SET).expect("valid set");
     assert!(direct.get_message_by_name("demo.v1.User").is_some());
     loaded
 }

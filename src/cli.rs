@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
+use crate::embedded::EmbeddedBackend;
 use crate::gateway::{Plan, problem_list};
 use crate::server;
 
@@ -48,13 +49,15 @@ struct ConfigArg {
 }
 
 impl Cli {
-    pub async fn run(self) -> ExitCode {
+    /// `demo` is what `[demo] embedded = true` and `demo-backend` serve.
+    pub async fn run(self, demo: Option<EmbeddedBackend>) -> ExitCode {
+        let demo = demo.as_ref();
         let result = match self.command {
-            None => serve(&ConfigArg { config: None }).await,
-            Some(Command::Serve(arg)) => serve(&arg).await,
-            Some(Command::Check(arg)) => check(&arg),
-            Some(Command::Routes(arg)) => routes(&arg),
-            Some(Command::DemoBackend { listen }) => demo_backend(listen).await,
+            None => serve(&ConfigArg { config: None }, demo).await,
+            Some(Command::Serve(arg)) => serve(&arg, demo).await,
+            Some(Command::Check(arg)) => check(&arg, demo),
+            Some(Command::Routes(arg)) => routes(&arg, demo),
+            Some(Command::DemoBackend { listen }) => demo_backend(listen, demo).await,
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -78,9 +81,9 @@ fn load_config(arg: &ConfigArg) -> Result<Config, String> {
     result.map_err(|err| err.to_string())
 }
 
-async fn serve(arg: &ConfigArg) -> Result<(), String> {
+async fn serve(arg: &ConfigArg, demo: Option<&EmbeddedBackend>) -> Result<(), String> {
     let config = load_config(arg)?;
-    let running = server::start(&config)
+    let running = server::start(&config, demo)
         .await
         .map_err(|err| err.to_string())?;
     let scheme = if running.tls { "https" } else { "http" };
@@ -96,9 +99,9 @@ async fn serve(arg: &ConfigArg) -> Result<(), String> {
     Ok(())
 }
 
-fn check(arg: &ConfigArg) -> Result<(), String> {
+fn check(arg: &ConfigArg, demo: Option<&EmbeddedBackend>) -> Result<(), String> {
     let config = load_config(arg)?;
-    let (routes, mut problems) = match Plan::build(&config, None) {
+    let (routes, mut problems) = match Plan::build(&config, demo.map(|demo| (demo, None))) {
         Ok(plan) => (plan.routes.routes().len(), Vec::new()),
         Err(problems) => (0, problems),
     };
@@ -114,23 +117,25 @@ fn check(arg: &ConfigArg) -> Result<(), String> {
     ))
 }
 
-fn routes(arg: &ConfigArg) -> Result<(), String> {
+fn routes(arg: &ConfigArg, demo: Option<&EmbeddedBackend>) -> Result<(), String> {
     let config = load_config(arg)?;
-    let plan = Plan::build(&config, None).map_err(|problems| problem_list(&problems))?;
+    let plan = Plan::build(&config, demo.map(|demo| (demo, None)))
+        .map_err(|problems| problem_list(&problems))?;
     for route in plan.routes.routes() {
         println!("{route}");
     }
     Ok(())
 }
 
-async fn demo_backend(listen: SocketAddr) -> Result<(), String> {
+async fn demo_backend(listen: SocketAddr, demo: Option<&EmbeddedBackend>) -> Result<(), String> {
+    let demo = demo.ok_or("this build has no demo services")?;
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     // The bound address, so `--listen 127.0.0.1:0` reports the port it got.
     let bound = tcp.local_addr().unwrap_or(listen);
     tracing::info!(listen = %bound, "demo gRPC services serving on http://{bound} (h2c)");
-    crate::demo::serve(tcp, shutdown_signal())
+    (demo.serve)(tcp, Box::pin(shutdown_signal()))
         .await
         .map_err(|err| err.to_string())
 }

@@ -12,8 +12,8 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod descriptors;
+pub mod embedded;
 pub mod errors;
 pub mod gateway;
 pub mod health;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::Html;
 use axum::routing::get;
 use http::{HeaderName, HeaderValue};
 use tower::ServiceBuilder;
@@ -23,14 +24,18 @@ mod panic_response;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// `demo_page`: also serve the streaming demo page at `/demo/` (embedded demo only).
-pub fn router(gateway: Arc<Gateway>, readiness: Arc<Readiness>, demo_page: bool) -> Router {
+/// `page`: also serve this (path, HTML), the embedded backend's page.
+pub fn router(
+    gateway: Arc<Gateway>,
+    readiness: Arc<Readiness>,
+    page: Option<(&'static str, &'static str)>,
+) -> Router {
     let mut builtin = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .with_state(readiness);
-    if demo_page {
-        builtin = builtin.route("/demo/", get(crate::demo::streaming_page));
+    if let Some((path, html)) = page {
+        builtin = builtin.route(path, get(move || async move { Html(html) }));
     }
     let panic_response = PanicResponse::new(gateway.plan.codes);
     let head_checks = HeadChecksLayer::new(gateway.plan.max_header_bytes, gateway.plan.codes);

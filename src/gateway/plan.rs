@@ -5,18 +5,19 @@
 use prost_reflect::{DescriptorPool, SerializeOptions};
 
 use crate::config::{Config, UpstreamConfig};
+use crate::descriptors;
+use crate::embedded::{EmbeddedBackend, PLACEHOLDER_ENDPOINT};
 use crate::errors::BusinessCodes;
 use crate::routing::RouteTable;
 use crate::routing::rule_sources;
 use crate::transcoding::{JsonOptions, WireJson};
 use crate::upstream::Upstreams;
 use crate::upstream::metadata::HeaderForwarding;
-use crate::{demo, descriptors};
 
 pub struct Plan {
     pub pool: DescriptorPool,
     pub routes: RouteTable,
-    /// The effective upstream list (config plus the embedded demo), indexed by `UpstreamId`.
+    /// The effective upstream list (config plus the embedded backend), indexed by `UpstreamId`.
     pub upstreams: Vec<UpstreamConfig>,
     pub json: JsonOptions,
     pub serialize: SerializeOptions,
@@ -32,16 +33,23 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// `demo_endpoint` is where the embedded demo services listen, when `[demo] embedded`.
-    pub fn build(config: &Config, demo_endpoint: Option<&str>) -> Result<Self, Vec<String>> {
+    /// `embedded`: the backend `[demo] embedded` starts, and where it listens (`None`: not
+    /// started, as in `check`).
+    pub fn build(
+        config: &Config,
+        embedded: Option<(&EmbeddedBackend, Option<&str>)>,
+    ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
         let mut upstreams = config.upstreams.clone();
         let mut extra_sets: Vec<(&str, &[u8])> = Vec::new();
-        if config.demo.embedded {
-            upstreams.push(demo::upstream_config(
-                demo_endpoint.unwrap_or(demo::PLACEHOLDER_ENDPOINT),
-            ));
-            extra_sets.push(("embedded demo descriptors", demo::DESCRIPTOR_SET));
+        match (config.demo.embedded, embedded) {
+            (true, Some((backend, endpoint))) => {
+                upstreams.push(backend.upstream_config(endpoint.unwrap_or(PLACEHOLDER_ENDPOINT)));
+                extra_sets.push(("embedded demo descriptors", backend.descriptor_set));
+            }
+            (true, None) => problems
+                .push("[demo] embedded = true, but this build has no embedded demo".to_owned()),
+            (false, _) => {}
         }
         let pool =
             descriptors::load(&config.descriptors, &extra_sets).map_err(|err| err.problems())?;

@@ -1,4 +1,4 @@
-//! Starting and stopping a whole gateway: embedded demo, plan, TLS, listening sockets, worker
+//! Starting and stopping a whole gateway: embedded backend, plan, TLS, listening sockets, worker
 //! threads (each with its own upstream connections), readiness. `h2gate serve` and the
 //! integration tests both go through `start`.
 
@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, LimitsConfig};
-use crate::demo;
+use crate::embedded::{EmbeddedBackend, Shutdown};
 use crate::gateway::{InFlightLimit, Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
@@ -44,11 +44,11 @@ pub enum StartError {
     },
 }
 
-/// How long the embedded demo gets to finish open streams once the gateway has drained.
-const DEMO_STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long the embedded backend gets to finish open streams once the gateway has drained.
+const EMBEDDED_STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// A gateway serving on its worker threads; the prober and embedded demo run on the runtime
-/// that started it.
+/// A gateway serving on its worker threads; the prober and embedded backend run on the
+/// runtime that started it.
 pub struct RunningGateway {
     pub local_addr: SocketAddr,
     /// Whether the listener speaks TLS.
@@ -57,16 +57,16 @@ pub struct RunningGateway {
     pub readiness: Arc<Readiness>,
     workers: Workers,
     prober: JoinHandle<()>,
-    demo: Option<EmbeddedDemo>,
+    embedded: Option<RunningBackend>,
 }
 
-struct EmbeddedDemo {
+struct RunningBackend {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
-impl Drop for EmbeddedDemo {
-    /// Also when start-up fails after the demo started: nothing of a gateway that did not
+impl Drop for RunningBackend {
+    /// Also when start-up fails after the backend started: nothing of a gateway that did not
     /// start keeps running.
     fn drop(&mut self) {
         self.task.abort();
@@ -74,7 +74,11 @@ impl Drop for EmbeddedDemo {
 }
 
 /// Starts everything `config` describes; returns once the listener accepts connections.
-pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
+/// `embedded` is the backend `[demo] embedded = true` starts in-process.
+pub async fn start(
+    config: &Config,
+    embedded: Option<&EmbeddedBackend>,
+) -> Result<RunningGateway, StartError> {
     // First, so that an address someone else holds fails start-up before anything else runs.
     let addr = config.server.listen;
     let workers = worker_count(config.server.workers);
@@ -86,13 +90,13 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         .map_or(Ok(addr), std::net::TcpListener::local_addr)
         .map_err(|source| bind_error(addr, source))?;
 
-    let demo = if config.demo.embedded {
-        Some(start_demo().await?)
-    } else {
-        None
+    let backend = embedded.filter(|_| config.demo.embedded);
+    let running = match backend {
+        Some(backend) => Some(start_embedded(backend).await?),
+        None => None,
     };
-    let demo_endpoint = demo.as_ref().map(|(_, endpoint)| endpoint.as_str());
-    let plan = Plan::build(config, demo_endpoint).map_err(StartError::Invalid)?;
+    let endpoint = running.as_ref().map(|(_, endpoint)| endpoint.as_str());
+    let plan = Plan::build(config, embedded.map(|b| (b, endpoint))).map_err(StartError::Invalid)?;
     let health = upstream::health_table(&plan.upstreams)?;
     let (acceptor, cert_source) = match listener_tls(config)? {
         Some((tls, source)) => (Some(TlsAcceptor::from(tls)), Some(source)),
@@ -105,7 +109,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         plan: Arc::new(plan),
         acceptor,
         readiness: Arc::clone(&readiness),
-        demo_page: config.demo.embedded,
+        page: backend.and_then(|backend| backend.page),
         limits: connection_limits(&config.limits),
         slots: connection_slots(&config.limits),
         budget: MemoryBudget::new(config.limits.memory_budget_bytes, workers),
@@ -128,7 +132,7 @@ pub async fn start(config: &Config) -> Result<RunningGateway, StartError> {
         readiness,
         workers,
         prober,
-        demo: demo.map(|(demo, _)| demo),
+        embedded: running.map(|(backend, _)| backend),
     })
 }
 
@@ -214,21 +218,22 @@ fn worker_count(configured: usize) -> usize {
 }
 
 impl RunningGateway {
-    /// Marks the gateway as draining, stops accepting, lets requests finish, stops the demo.
+    /// Marks the gateway as draining, stops accepting, lets requests finish, stops the
+    /// embedded backend.
     pub async fn shutdown(mut self) {
         self.readiness.set(Phase::Draining);
         self.workers.drain().await;
         self.prober.abort();
-        if let Some(mut demo) = self.demo.take() {
-            if let Some(stop) = demo.stop.take() {
+        if let Some(mut backend) = self.embedded.take() {
+            if let Some(stop) = backend.stop.take() {
                 let _ = stop.send(());
             }
-            // The demo's graceful stop waits for open streams, which a client may hold forever.
-            if tokio::time::timeout(DEMO_STOP_GRACE, &mut demo.task)
+            // A graceful stop waits for open streams, which a client may hold forever.
+            if tokio::time::timeout(EMBEDDED_STOP_GRACE, &mut backend.task)
                 .await
                 .is_err()
             {
-                demo.task.abort();
+                backend.task.abort();
             }
         }
     }
@@ -241,7 +246,7 @@ impl Drop for RunningGateway {
     }
 }
 
-async fn start_demo() -> Result<(EmbeddedDemo, String), StartError> {
+async fn start_embedded(backend: &EmbeddedBackend) -> Result<(RunningBackend, String), StartError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
     let tcp = TcpListener::bind(addr)
         .await
@@ -250,17 +255,19 @@ async fn start_demo() -> Result<(EmbeddedDemo, String), StartError> {
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let shutdown: Shutdown = Box::pin(async {
+        let _ = stopped.await;
+    });
+    let serving = (backend.serve)(tcp, shutdown);
+    let name = backend.name;
     let task = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        if let Err(err) = demo::serve(tcp, shutdown).await {
-            tracing::error!(error = %err, "embedded demo services stopped");
+        if let Err(err) = serving.await {
+            tracing::error!(error = %err, "embedded {name} services stopped");
         }
     });
-    let demo = EmbeddedDemo {
+    let running = RunningBackend {
         stop: Some(stop),
         task,
     };
-    Ok((demo, format!("http://{local}")))
+    Ok((running, format!("http://{local}")))
 }

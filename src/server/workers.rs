@@ -30,7 +30,8 @@ pub struct WorkerSpec {
     pub plan: Arc<Plan>,
     pub acceptor: Option<TlsAcceptor>,
     pub readiness: Arc<Readiness>,
-    pub demo_page: bool,
+    /// The embedded backend's page, if it has one and runs.
+    pub page: Option<(&'static str, &'static str)>,
     pub limits: ConnectionLimits,
     /// `max_connections`, counted across every worker.
     pub slots: Arc<ConnectionSlots>,
@@ -159,7 +160,7 @@ fn run(
         let (draining, draining_rx) = watch::channel(false);
         let in_flight = (spec.in_flight, index);
         let gateway = Gateway::new(spec.plan, upstreams, tls, streams_cut, in_flight);
-        let app = app::router(gateway, spec.readiness, spec.demo_page);
+        let app = app::router(gateway, spec.readiness, spec.page);
         let context = Arc::new(ConnectionContext {
             tls: spec.acceptor,
             app,

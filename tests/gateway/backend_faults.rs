@@ -622,7 +622,7 @@ async fn a_scheme_mismatch_is_named_in_the_operators_log() {
     let tls_backend = super::support::CountingBackend::start_tls(&cert).await;
     let plain_backend = super::support::CountingBackend::start().await;
     let ca = super::support::TempFile::new("ca", "pem", &cert.ca_pem);
-    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
     let mut text = format!(
         concat!(
             "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\nworkers = 1\n\n",

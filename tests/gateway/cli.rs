@@ -477,7 +477,7 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
     let (_child, addr) = spawn_serving(&["demo-backend", "--listen", "127.0.0.1:0"]).await;
 
     // A gateway in this process fronting the child's demo services.
-    let proto = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let proto = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
     let text = format!(
         concat!(
             "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\n",
@@ -491,7 +491,7 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
         rules = GREETER_RULES,
     );
     let config = h2gate::config::parse(&text, "cli test").expect("config parses");
-    let running = h2gate::server::start(&config)
+    let running = crate::support::start_gateway(&config)
         .await
         .expect("gateway starts");
     let client = Client::h2c(running.local_addr).await;

@@ -319,7 +319,7 @@ fn misbehave(_path: &str, headers: &http::HeaderMap) -> crate::support::FakeAnsw
             ("grpc-message", "weird".to_owned()),
         ]),
         "details" => {
-            use h2gate::demo::pb::google::rpc;
+            use h2gate_demo::pb::google::rpc;
             let bad_request = rpc::BadRequest {
                 field_violations: vec![rpc::bad_request::FieldViolation {
                     field: "name".to_owned(),

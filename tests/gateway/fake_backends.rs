@@ -252,7 +252,7 @@ pub fn declared_frame(len: u32) -> Vec<u8> {
 /// A small, valid `demo.v1.User` message.
 pub fn encoded_user(user_id: &str) -> Vec<u8> {
     use prost::Message as _;
-    h2gate::demo::pb::User {
+    h2gate_demo::pb::User {
         user_id: user_id.to_owned(),
         name: "Scripted".to_owned(),
         ..Default::default()
@@ -276,7 +276,7 @@ impl PatchedDemo {
             .expect("bind patched demo");
         let addr = listener.local_addr().expect("patched demo address");
         let patches = Arc::new(patches);
-        let routes = h2gate::demo::routes();
+        let routes = h2gate_demo::routes();
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             while let Ok((socket, _)) = listener.accept().await {

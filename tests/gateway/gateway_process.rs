@@ -62,7 +62,7 @@ impl GatewayProcess {
         server: &str,
         extra: &str,
     ) -> Self {
-        let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+        let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
         let text = format!(
             concat!(
                 "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n{workers}\n{server}\n\n",

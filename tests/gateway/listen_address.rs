@@ -36,7 +36,7 @@ fn config_on(addr: SocketAddr, server: &str) -> h2gate::config::Config {
 /// Starts a gateway on `addr` that must be refused; returns the error message.
 async fn start_refused(addr: SocketAddr, server: &str) -> String {
     let started = Instant::now();
-    let outcome = h2gate::server::start(&config_on(addr, server)).await;
+    let outcome = crate::support::start_gateway(&config_on(addr, server)).await;
     let Err(err) = outcome else {
         panic!("a gateway started on {addr}, which is already taken ({server:?})");
     };
@@ -99,7 +99,7 @@ async fn a_listener_that_sets_reuse_port_does_not_get_a_share() {
 #[tokio::test]
 async fn gateways_that_both_set_reuse_port_share_the_address() {
     let first = plaintext_gateway("reuse_port = true\nshutdown_grace_secs = 1").await;
-    let second = h2gate::server::start(&config_on(first.addr, "reuse_port = true"))
+    let second = crate::support::start_gateway(&config_on(first.addr, "reuse_port = true"))
         .await
         .unwrap_or_else(|err| panic!("the second gateway shares {}: {err}", first.addr));
     assert_eq!(second.local_addr, first.addr);

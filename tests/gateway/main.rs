@@ -3,6 +3,9 @@
 //! HTTP/1.1 clients over TLS (ALPN) or plaintext. One binary keeps link time down.
 
 mod backend_process;
+// The binary's wiring of the demo services, so tests start gateways exactly as it does.
+#[path = "../../src/bin/h2gate/demo.rs"]
+mod embedded_demo;
 mod fake_backends;
 mod gateway_process;
 mod raw_h2;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use h2gate::demo::StreamProbe;
+use h2gate_demo::StreamProbe;
 
 use super::stream_client::{BodyReader, Feed, StreamingClient, websocket_h1, ws_next, ws_send};
 use super::support::{TestGateway, poll_until};
@@ -332,9 +332,9 @@ async fn probed_setup() -> ProbedSetup {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let _ = h2gate::demo::serve_with_probe(listener, shutdown, served).await;
+        let _ = h2gate_demo::serve_with_probe(listener, shutdown, served).await;
     });
-    let proto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let proto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
     let text = format!(
         concat!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[demo]\nembedded = false\n\n",

@@ -23,7 +23,8 @@ use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
-use h2gate::server::RunningGateway;
+use h2gate::config::Config;
+use h2gate::server::{RunningGateway, StartError};
 
 /// No single request in this suite may take longer (the slowest legitimate one sleeps ~1 s).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -46,7 +47,7 @@ pub struct Setup<'a> {
     pub extra: &'a str,
     /// `[server] plaintext = true`.
     pub plaintext: bool,
-    /// Run the demo with `h2gate::demo::serve` on its own port and route to it through an
+    /// Run the demo with `h2gate_demo::serve` on its own port and route to it through an
     /// `[[upstreams]]` entry, with `[demo] embedded = false` and the demo protos compiled from
     /// `proto/`.
     pub separate_backend: bool,
@@ -56,7 +57,7 @@ pub struct Setup<'a> {
     pub no_greeter_rules: bool,
 }
 
-/// The demo backend served on its own listener (`h2gate::demo::serve`).
+/// The demo backend served on its own listener (`h2gate_demo::serve`).
 pub struct DemoBackend {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -74,7 +75,7 @@ impl DemoBackend {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(err) = h2gate::demo::serve(listener, shutdown).await {
+            if let Err(err) = h2gate_demo::serve(listener, shutdown).await {
                 eprintln!("demo backend stopped with an error: {err}");
             }
         });
@@ -155,7 +156,7 @@ impl TestGateway {
     async fn from_parts(text: String, backend: Option<DemoBackend>, plaintext: bool) -> Self {
         let config = h2gate::config::parse(&text, "integration test config")
             .unwrap_or_else(|err| panic!("test config does not parse: {err}\n---\n{text}"));
-        let running = h2gate::server::start(&config)
+        let running = start_gateway(&config)
             .await
             .unwrap_or_else(|err| panic!("gateway does not start: {err}\n---\n{text}"));
         assert_eq!(running.tls, !plaintext, "TLS mode follows the config");
@@ -199,6 +200,11 @@ impl TestGateway {
 }
 
 /// The configuration text for `setup` (with `backend` as the upstream when separate).
+/// Starts a gateway as `h2gate serve` does, with the demo services as its embedded backend.
+pub async fn start_gateway(config: &Config) -> Result<RunningGateway, StartError> {
+    h2gate::server::start(config, Some(&crate::embedded_demo::backend())).await
+}
+
 pub fn config_text(setup: &Setup<'_>, backend: Option<SocketAddr>) -> String {
     let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
     if setup.plaintext {
@@ -226,7 +232,7 @@ pub fn config_text(setup: &Setup<'_>, backend: Option<SocketAddr>) -> String {
 /// entry (`demo-backend`) serving the UserService and the Greeter from `endpoints`, plus the
 /// `upstream` keys (e.g. `timeout_ms = 300`).
 pub fn demo_upstream_tables(endpoints: &[String], upstream: &str) -> String {
-    let proto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let proto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
     format!(
         concat!(
             "\n[demo]\nembedded = false\n\n",
@@ -911,7 +917,7 @@ impl BackendCounts {
     }
 }
 
-/// The demo services (`h2gate::demo::routes`) on their own listener, h2c or TLS, counting the
+/// The demo services (`h2gate_demo::routes`) on their own listener, h2c or TLS, counting the
 /// requests they receive and the connections those arrive on.
 pub struct CountingBackend {
     pub addr: SocketAddr,
@@ -974,7 +980,7 @@ impl CountingBackend {
         }
         let router = server
             .layer(count_requests)
-            .add_routes(h2gate::demo::routes());
+            .add_routes(h2gate_demo::routes());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {

@@ -480,7 +480,7 @@ async fn http_rule_files_give_routes() {
 async fn descriptor_set_files_serve_routes_without_protos() {
     let backend = crate::support::DemoBackend::start().await;
     let set = crate::support::TempFile::new("demo-set", "pb", "");
-    std::fs::write(&set.path, h2gate::demo::DESCRIPTOR_SET).expect("write descriptor set");
+    std::fs::write(&set.path, h2gate_demo::DESCRIPTOR_SET).expect("write descriptor set");
     let text = format!(
         concat!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[demo]\nembedded = false\n\n",

@@ -102,7 +102,7 @@ async fn upstream_over_tls_with_ca_cert() {
         assert_eq!(reply.json()["message"], "Hello, tls!");
         assert_eq!(
             reply.header("grpc-metadata-x-served-by"),
-            Some(h2gate::demo::SERVED_BY_VALUE),
+            Some(h2gate_demo::SERVED_BY_VALUE),
             "the backend's response headers come through"
         );
 

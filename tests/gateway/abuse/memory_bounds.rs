@@ -389,7 +389,7 @@ async fn downloads_nobody_reads_are_shed_past_the_connection_limit() {
         ..LimitsConfig::default()
     };
     // A chunk's bytes as base64 in the JSON line, and the line's other fields.
-    let chunk_json = (h2gate::demo::DEFAULT_CHUNK_BYTES as u64).div_ceil(3) * 4 + 100;
+    let chunk_json = (h2gate_demo::DEFAULT_CHUNK_BYTES as u64).div_ceil(3) * 4 + 100;
     let (reach, accounted) = stream_reach(&limits, chunk_json);
     let connections = 40;
     let streams = 100;

@@ -17,8 +17,10 @@ const PROTO_FILES: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=../proto");
 
-    let mut compiler = protox::Compiler::new(["proto"])?;
+    // The demo's own protos, and the googleapis files the gateway bundles (`../proto`).
+    let mut compiler = protox::Compiler::new(["proto", "../proto"])?;
     compiler.include_imports(true).include_source_info(true);
     compiler.open_files(PROTO_FILES)?;
 

@@ -19,7 +19,6 @@ mod greeter;
 mod lazy_stream;
 mod media;
 mod media_data;
-mod page;
 mod page_token;
 pub mod pb;
 mod response_metadata;
@@ -38,13 +37,12 @@ mod test_support;
 
 pub use chat::{CHAT_SERVER_USER, DemoChatService};
 pub use download::{DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_DOWNLOAD_BYTES};
-pub use embedded::{PLACEHOLDER_ENDPOINT, upstream_config};
+pub use embedded::{SERVICE_NAMES, STREAMING_PAGE, STREAMING_PAGE_PATH};
 pub use errors::{BAD_REQUEST_TYPE_URL, DemoError, REJECTED_CHAT_TEXT, decode_bad_request};
 pub use greeter::{DemoGreeter, MAX_DELAY_MS};
 pub use lazy_stream::ResponseStream;
 pub use media::DemoMediaService;
 pub use media_data::{Fnv1a32, PATTERN_PERIOD, fnv1a32, pattern_bytes};
-pub use page::streaming_page;
 pub use response_metadata::{
     DemoResponseMetadata, SERVED_BY_HEADER, SERVED_BY_VALUE, TRAILER_NAME, TRAILER_VALUE,
 };

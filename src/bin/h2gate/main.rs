@@ -1,8 +1,10 @@
-//! `h2gate`: parse the command line, set up logging, run.
+//! `h2gate`: parse the command line, set up logging, run with the demo services wired in.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+
+mod demo;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -13,5 +15,5 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    h2gate::cli::Cli::parse().run().await
+    h2gate::cli::Cli::parse().run(Some(demo::backend())).await
 }
