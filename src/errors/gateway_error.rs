@@ -100,6 +100,18 @@ impl GatewayError {
         .with_http_status(StatusCode::PAYLOAD_TOO_LARGE)
     }
 
+    /// 408 for a request (or a streamed message) that did not arrive within `timeout`.
+    pub fn request_timed_out(timeout: std::time::Duration) -> Self {
+        Self::new(
+            Code::DeadlineExceeded,
+            format!(
+                "the request did not arrive within {} ms",
+                timeout.as_millis()
+            ),
+        )
+        .with_http_status(StatusCode::REQUEST_TIMEOUT)
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(Code::Unavailable, message)
     }

@@ -3,38 +3,21 @@
 //! answered here; streaming calls are handed to `crate::streaming` with the same pieces.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use http::Request;
 use http::request::Parts;
-use http::uri::PathAndQuery;
-use tonic::metadata::MetadataMap;
 
 use super::Gateway;
-use super::input::RequestContext;
 use super::request_body::read_body;
 use crate::errors::GatewayError;
 use crate::listener::{ClientConnection, HeldUntilSent, StreamReservation};
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
-use crate::upstream::Balancer;
+use crate::upstream::CallSetup;
 use crate::upstream::metadata::grpc_timeout;
-
-/// How to reach the backend for this request, decided from the route and the headers.
-pub struct CallSetup {
-    pub upstream: Balancer,
-    pub grpc_path: PathAndQuery,
-    pub metadata: MetadataMap,
-    /// Unary deadline: the upstream's `timeout_ms`, or the client's shorter `Grpc-Timeout`.
-    pub deadline: Duration,
-    /// Streaming calls end after this long without a message from the backend.
-    pub idle_timeout: Duration,
-    /// The client's connection (streams pause reading their backend while it is full).
-    pub client: Option<Arc<ClientConnection>>,
-}
 
 /// The fallback handler for every path that is not a built-in endpoint.
 pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
@@ -95,8 +78,12 @@ impl Gateway {
         let websocket = streaming::is_websocket_handshake(parts);
         let found = self.find_route(parts, websocket)?;
         let route = Arc::clone(found.value);
-        let context =
-            RequestContext::new(Arc::clone(&route), found.bindings, parts, self.plan.json);
+        let bindings = found.bindings.into_iter();
+        let bindings = bindings.map(|b| (b.variable, b.value)).collect();
+        let request = self
+            .plan
+            .transcoder
+            .request(Arc::clone(&route.rules), bindings, parts);
         let call = self.call_setup(&route, parts)?;
         let reservation = match (websocket, route.kind) {
             (false, CallKind::Unary) => None,
@@ -106,9 +93,9 @@ impl Gateway {
         // is most requests, should not carry (and move) their space.
         if websocket {
             return Box::pin(streaming::websocket(
-                self,
+                Arc::clone(&self.streaming),
                 parts,
-                context,
+                (route, request),
                 call,
                 reservation,
             ))
@@ -118,18 +105,21 @@ impl Gateway {
         match route.kind {
             CallKind::Unary => {
                 let body = read_body(parts, body, limit, timeout).await?;
-                self.unary(&route, &context, &body, call).await
+                self.unary(&route, &request, &body, call).await
             }
             CallKind::ServerStreaming => {
                 let body = read_body(parts, body, limit, timeout).await?;
-                let message = context.encode(&body)?;
+                let message = request.encode(&body)?;
                 let framing = Framing::negotiate(&parts.headers);
-                let response = streaming::server_stream(self, route, message, call, framing);
+                let settings = Arc::clone(&self.streaming);
+                let response = streaming::server_stream(settings, route, message, call, framing);
                 Ok(held_while_sent(Box::pin(response).await?, reservation))
             }
             CallKind::ClientStreaming | CallKind::Bidirectional => {
                 let framing = Framing::negotiate(&parts.headers);
-                let response = streaming::body_stream(self, context, body, call, framing);
+                let settings = Arc::clone(&self.streaming);
+                let response =
+                    streaming::body_stream(settings, (route, request), body, call, framing);
                 Ok(held_while_sent(Box::pin(response).await?, reservation))
             }
         }

@@ -4,7 +4,6 @@
 
 mod handler;
 mod in_flight;
-mod input;
 mod plan;
 mod request_body;
 mod unary;
@@ -13,12 +12,11 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-pub use handler::{CallSetup, handle};
+pub use handler::handle;
 pub use in_flight::InFlightLimit;
-pub use input::RequestContext;
 pub use plan::{Plan, problem_list};
-pub use request_body::request_timed_out;
 
+use crate::streaming::StreamSettings;
 use crate::upstream::Upstreams;
 
 /// The state one worker serves with: the shared plan and that worker's own upstream
@@ -28,9 +26,9 @@ pub struct Gateway {
     pub upstreams: Upstreams,
     /// Whether the listener terminates TLS (for `x-forwarded-proto`).
     pub tls: bool,
-    /// Becomes true when the shutdown grace is over: streams still running end now, each
-    /// with a last error message, instead of being cut mid-air.
-    pub streams_cut: watch::Receiver<bool>,
+    /// What this worker's streaming calls share (the plan's parts they use, and the
+    /// shutdown's cut).
+    pub streaming: Arc<StreamSettings>,
     /// `max_in_flight`, shared by every worker; `worker` is this one's index.
     pub in_flight: Arc<InFlightLimit>,
     pub worker: usize,
@@ -44,11 +42,18 @@ impl Gateway {
         streams_cut: watch::Receiver<bool>,
         (in_flight, worker): (Arc<InFlightLimit>, usize),
     ) -> Arc<Self> {
+        let streaming = Arc::new(StreamSettings {
+            transcoder: Arc::clone(&plan.transcoder),
+            codes: plan.codes,
+            max_body_bytes: plan.max_body_bytes,
+            request_timeout: plan.request_timeout,
+            streams_cut,
+        });
         Arc::new(Self {
             plan,
             upstreams,
             tls,
-            streams_cut,
+            streaming,
             in_flight,
             worker,
         })

@@ -2,7 +2,9 @@
 //! table, JSON options, business codes and the header policy. Every problem is collected so
 //! `h2gate check` can report them all at once.
 
-use prost_reflect::{DescriptorPool, SerializeOptions};
+use std::sync::Arc;
+
+use prost_reflect::DescriptorPool;
 
 use crate::config::{Config, UpstreamConfig};
 use crate::descriptors;
@@ -10,7 +12,7 @@ use crate::embedded::{EmbeddedBackend, PLACEHOLDER_ENDPOINT};
 use crate::errors::BusinessCodes;
 use crate::routing::RouteTable;
 use crate::routing::rule_sources;
-use crate::transcoding::{JsonOptions, WireJson};
+use crate::transcoding::Transcoder;
 use crate::upstream::Upstreams;
 use crate::upstream::metadata::HeaderForwarding;
 
@@ -19,10 +21,8 @@ pub struct Plan {
     pub routes: RouteTable,
     /// The effective upstream list (config plus the embedded backend), indexed by `UpstreamId`.
     pub upstreams: Vec<UpstreamConfig>,
-    pub json: JsonOptions,
-    pub serialize: SerializeOptions,
-    /// Direct protobuf-to-JSON writers for the reply types that allow one.
-    pub wire_json: WireJson,
+    /// Every route's transcoding, with the JSON options and direct writers.
+    pub transcoder: Arc<Transcoder>,
     pub codes: BusinessCodes,
     pub forwarding: HeaderForwarding,
     pub max_body_bytes: usize,
@@ -81,12 +81,14 @@ impl Plan {
         let forwarding = forwarding.map_err(|p| problems.push(p));
         match (routes, codes, forwarding) {
             (Ok(routes), Ok(codes), Ok(forwarding)) if problems.is_empty() => Ok(Self {
-                wire_json: wire_json(&routes, config.json.use_proto_names),
+                transcoder: Arc::new(Transcoder::new(
+                    config.json,
+                    pool.clone(),
+                    routes.routes().iter().map(|route| &*route.rules),
+                )),
                 pool,
                 routes,
                 upstreams,
-                serialize: config.json.serialize_options(),
-                json: config.json,
                 codes,
                 forwarding,
                 max_body_bytes: config.server.max_body_bytes,
@@ -106,15 +108,4 @@ pub fn problem_list(problems: &[String]) -> String {
         .map(|problem| format!("  - {}", problem.replace('\n', "\n    ")))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Writers for the replies rendered whole (not a `response_body` field of them).
-fn wire_json(routes: &RouteTable, use_proto_names: bool) -> WireJson {
-    let outputs: Vec<_> = routes
-        .routes()
-        .iter()
-        .filter(|route| route.response_body.is_none())
-        .map(|route| route.method.output())
-        .collect();
-    WireJson::compile(&outputs, use_proto_names)
 }

@@ -9,11 +9,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
-use http::StatusCode;
 use http::header::CONTENT_LENGTH;
 use http::request::Parts;
 use http_body_util::BodyExt;
-use tonic::Code;
 
 use crate::errors::GatewayError;
 use crate::listener::ClientConnection;
@@ -68,7 +66,7 @@ pub async fn read_body(
             Ok(held)
         }
         Ok(Err(error)) => Err(error),
-        Err(_) => Err(request_timed_out(timeout)),
+        Err(_) => Err(GatewayError::request_timed_out(timeout)),
     }
 }
 
@@ -109,16 +107,4 @@ async fn collect(mut body: Body, limit: usize, held: &mut HeldBody) -> Result<By
         (Some(chunk), None) => chunk,
         (None, None) => Bytes::new(),
     })
-}
-
-/// 408 for a request (or a streamed message) that did not arrive in time.
-pub fn request_timed_out(timeout: Duration) -> GatewayError {
-    GatewayError::new(
-        Code::DeadlineExceeded,
-        format!(
-            "the request did not arrive within {} ms",
-            timeout.as_millis()
-        ),
-    )
-    .with_http_status(StatusCode::REQUEST_TIMEOUT)
 }

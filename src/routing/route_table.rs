@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use http::Method;
 use http::uri::PathAndQuery;
-use prost_reflect::{FieldDescriptor, MethodDescriptor};
+use prost_reflect::MethodDescriptor;
 
 use super::http_rule::Binding;
 use super::rule_sources::{RuleOrigin, SelectedRule};
 use super::{Lookup, MultiSegmentDecoding, PathMatcher, PathTemplate};
-use crate::transcoding::{BodyRule, FieldPath};
+use crate::transcoding::{RouteRules, RuleError};
 
 /// Index of the upstream that serves a route, in the gateway's upstream list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +36,8 @@ pub struct Route {
     pub kind: CallKind,
     /// `/package.Service/Method`, the HTTP/2 path of the gRPC call.
     pub grpc_path: PathAndQuery,
-    /// One entry per template variable, in the template's order.
-    pub path_fields: Vec<FieldPath>,
-    pub body: BodyRule,
-    pub response_body: Option<FieldDescriptor>,
+    /// Path variables' fields, body and response body: the route's side of transcoding.
+    pub rules: Arc<RouteRules>,
     pub upstream: UpstreamId,
     pub origin: RuleOrigin,
 }
@@ -149,27 +147,14 @@ impl RouteTable {
 
 fn resolve(rule: &SelectedRule, binding: Binding, upstream: UpstreamId) -> Result<Route, String> {
     let method = rule.method.clone();
-    let input = method.input();
-    let output = method.output();
-    let path_fields = binding
-        .template
-        .variables()
-        .iter()
-        .map(|variable| {
-            FieldPath::resolve_path_variable(&input, variable.field_path())
-                .map_err(|err| format!("path variable in {}: {err}", binding.template))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let body = BodyRule::resolve(&input, &binding.body).map_err(|err| format!("body: {err}"))?;
-    let response_body = match binding.response_body.as_str() {
-        "" => None,
-        name => Some(output.get_field_by_name(name).ok_or_else(|| {
-            format!(
-                "response_body {name:?} is not a field of {}",
-                output.full_name()
-            )
-        })?),
-    };
+    let variables = binding.template.variables().iter().map(|v| v.field_path());
+    let rules = RouteRules::resolve(&method, variables, &binding.body, &binding.response_body)
+        .map_err(|err| match err {
+            RuleError::PathVariable(err) => {
+                format!("path variable in {}: {err}", binding.template)
+            }
+            other => other.to_string(),
+        })?;
     let kind = match (method.is_client_streaming(), method.is_server_streaming()) {
         (false, false) => CallKind::Unary,
         (false, true) => CallKind::ServerStreaming,
@@ -185,9 +170,7 @@ fn resolve(rule: &SelectedRule, binding: Binding, upstream: UpstreamId) -> Resul
         method,
         kind,
         grpc_path,
-        path_fields,
-        body,
-        response_body,
+        rules: Arc::new(rules),
         upstream,
         origin: rule.origin.clone(),
     })

@@ -8,10 +8,6 @@
 //! matching stays a trie walk. Values are built only by [`PathTemplate::parse`].
 
 use std::fmt;
-use std::str::FromStr;
-
-use super::template_error::TemplateError;
-use super::template_parser;
 
 /// One single-segment piece of a template before any `**`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -58,7 +54,7 @@ impl Variable {
     }
 
     /// Whether the bound value may span several segments (pattern with `/` or `**`); such values
-    /// are decoded per [`MultiSegmentDecoding`](super::MultiSegmentDecoding), the others fully.
+    /// are decoded per `MultiSegmentDecoding`, the others fully.
     pub fn is_multi_segment(&self) -> bool {
         self.multi_segment
     }
@@ -86,12 +82,9 @@ pub struct PathTemplate {
     verb: Option<String>,
 }
 
+/// Parsing (`PathTemplate::parse`, `FromStr`) lives in `template_parser`, which builds
+/// templates through `from_parts`.
 impl PathTemplate {
-    /// Parses a template per the grammar in `google/api/http.proto`.
-    pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        template_parser::parse(text)
-    }
-
     pub(crate) fn from_parts(
         head: Vec<HeadSegment>,
         tail: Option<Vec<String>>,
@@ -106,7 +99,7 @@ impl PathTemplate {
         }
     }
 
-    /// The variables in template order; [`PathBinding::variable`](super::PathBinding) indexes
+    /// The variables in template order; `PathBinding::variable` indexes
     /// this slice.
     pub fn variables(&self) -> &[Variable] {
         &self.variables
@@ -139,14 +132,6 @@ impl PathTemplate {
             std::iter::once(Piece::DoubleWildcard).chain(t.iter().map(|l| Piece::Literal(l)))
         });
         head.chain(tail)
-    }
-}
-
-impl FromStr for PathTemplate {
-    type Err = TemplateError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
     }
 }
 

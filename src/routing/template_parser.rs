@@ -14,10 +14,27 @@
 //! to RFC 3986 `pchar` minus `:` and `*` (with `%XX` escapes validated) and IDENT to protobuf
 //! identifiers, so that every rejection names the exact offending byte.
 
+use std::str::FromStr;
+
 use super::template::{HeadSegment, PathTemplate, Variable};
 use super::template_error::TemplateError;
 
-pub(crate) fn parse(text: &str) -> Result<PathTemplate, TemplateError> {
+impl PathTemplate {
+    /// Parses a template per the grammar in `google/api/http.proto`.
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        parse(text)
+    }
+}
+
+impl FromStr for PathTemplate {
+    type Err = TemplateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s)
+    }
+}
+
+fn parse(text: &str) -> Result<PathTemplate, TemplateError> {
     if text == "/" {
         return Ok(PathTemplate::from_parts(Vec::new(), None, Vec::new(), None));
     }

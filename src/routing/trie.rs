@@ -1,4 +1,4 @@
-//! The segment trie behind [`PathMatcher`](super::PathMatcher).
+//! The segment trie behind `PathMatcher`.
 //!
 //! Forward nodes branch on literal segments (hash lookup), `*`, and `**`. Since only literals may
 //! follow a `**`, everything after it is stored in a *suffix* trie keyed from the last segment

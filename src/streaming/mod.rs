@@ -5,12 +5,18 @@
 //! Nothing is buffered whole: each backend message is framed and handed to hyper as its own
 //! body chunk, which hyper only polls for when the client can take more, so flow control
 //! reaches the backend; dropping a response (client gone) cancels the upstream call.
+//!
+//! Messages are transcoded through the route's `transcoding` seam; everything else a stream
+//! needs of the gateway comes in one `StreamSettings`, so nothing here reaches back into
+//! `gateway`.
 
 mod body_stream;
 mod framing;
 mod message_stream;
+mod pump;
 mod request_lines;
 mod server_stream;
+mod settings;
 mod shutdown;
 mod websocket;
 
@@ -28,4 +34,5 @@ pub const CHUNK_ALLOWANCE: usize = 64 * 1024;
 pub const STREAM_RESERVATION: usize = STREAM_WINDOW as usize + CHUNK_ALLOWANCE;
 pub use framing::Framing;
 pub use server_stream::server_stream;
+pub use settings::StreamSettings;
 pub use websocket::{is_websocket_handshake, websocket};

@@ -12,24 +12,25 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::errors::GatewayError;
-use crate::gateway::{RequestContext, request_timed_out};
 use crate::listener::ClientConnection;
+use crate::transcoding::RequestSide;
 use crate::upstream::RequestSender;
 
-/// Reads `body`, transcodes each message with `context` and sends it upstream through `tx`.
+/// Reads `body`, transcodes each message with `request` and sends it upstream through `tx`;
+/// the bytes waiting to be split are charged to `client`'s connection.
 /// Stops early (Ok) if the call ended and nobody receives any more. `limit` bounds one line
 /// (NDJSON) or the whole array; `timeout` bounds how long one line (or the array) may take
 /// to arrive once it has started, so a message dribbled a byte at a time is cut (408), while
 /// a client that is simply quiet between messages is left alone.
 pub async fn pump_body(
     body: Body,
-    context: &RequestContext,
+    (context, client): (&RequestSide, Option<Arc<ClientConnection>>),
     tx: &RequestSender,
     limit: usize,
     timeout: Duration,
 ) -> Result<(), GatewayError> {
     let mut chunks = body.into_data_stream();
-    let mut buffer = LineBuffer::new(context.client.clone());
+    let mut buffer = LineBuffer::new(client);
     let mut line_number = 0usize;
     let mut array_mode = None;
     // When the message now arriving started (None between messages).
@@ -39,7 +40,7 @@ pub async fn pump_body(
         let next = match started {
             Some(started) => tokio::time::timeout_at(started + timeout, next)
                 .await
-                .map_err(|_| request_timed_out(timeout))?,
+                .map_err(|_| GatewayError::request_timed_out(timeout))?,
             None => next.await,
         };
         let chunk = match next {
@@ -172,7 +173,7 @@ impl Drop for LineBuffer {
 async fn send_line(
     line: &[u8],
     number: usize,
-    context: &RequestContext,
+    context: &RequestSide,
     tx: &RequestSender,
 ) -> Result<bool, GatewayError> {
     let line = line.trim_ascii();
@@ -187,7 +188,7 @@ async fn send_line(
 
 async fn send_array(
     body: &[u8],
-    context: &RequestContext,
+    context: &RequestSide,
     tx: &RequestSender,
 ) -> Result<(), GatewayError> {
     let elements: Vec<&RawValue> = serde_json::from_slice(body).map_err(|err| {

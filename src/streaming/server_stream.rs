@@ -13,25 +13,23 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::StreamBody;
-use prost_reflect::MessageDescriptor;
 use tokio::sync::watch;
 use tonic::codec::Streaming;
 
-use super::Framing;
-use super::body_stream::Pump;
 use super::message_stream::{Event, next_event, silent_for};
+use super::pump::Pump;
 use super::shutdown::{shutting_down, streams_cut};
+use super::{Framing, StreamSettings};
 use crate::errors::GatewayError;
-use crate::gateway::{CallSetup, Gateway};
 use crate::listener::{ClientConnection, ClientPaced};
 use crate::routing::Route;
 use crate::transcoding::RenderedBody;
 use crate::upstream::metadata::copy_to_response;
-use crate::upstream::{OpenStream, open_single};
+use crate::upstream::{CallSetup, OpenStream, open_single};
 
 /// Calls a server-streaming method with one request message and streams the replies.
 pub async fn server_stream(
-    gateway: Arc<Gateway>,
+    settings: Arc<StreamSettings>,
     route: Arc<Route>,
     message: Bytes,
     call: CallSetup,
@@ -40,12 +38,12 @@ pub async fn server_stream(
     let opening = open_single(&call.upstream, call.grpc_path, message, call.metadata);
     // A backend that takes the call but never answers is cut like a silent stream.
     let open = match tokio::time::timeout(call.idle_timeout, opening).await {
-        Ok(opened) => opened.map_err(|status| gateway.status_error(&status))?,
-        Err(_) => return Err(gateway.status_error(&silent_for(call.idle_timeout))),
+        Ok(opened) => opened.map_err(|status| settings.status_error(&status))?,
+        Err(_) => return Err(settings.status_error(&silent_for(call.idle_timeout))),
     };
     let client = call.client;
     stream_response(
-        gateway,
+        settings,
         route,
         open,
         framing,
@@ -57,11 +55,10 @@ pub async fn server_stream(
 
 /// Everything the response body needs to keep pulling messages after the handler returned.
 struct Source {
-    gateway: Arc<Gateway>,
+    settings: Arc<StreamSettings>,
     /// The client's connection: while its chunks fill its buffer, nothing more is read.
     client: Option<Arc<ClientConnection>>,
     route: Arc<Route>,
-    output: MessageDescriptor,
     messages: Streaming<Bytes>,
     framing: Framing,
     idle: Duration,
@@ -87,7 +84,7 @@ const COALESCE_BYTES: usize = 16 * 1024;
 /// Waits for the first event, so a stream that fails before its first message is answered
 /// with an ordinary ErrorResponse and HTTP status, then streams the rest.
 pub(super) async fn stream_response(
-    gateway: Arc<Gateway>,
+    settings: Arc<StreamSettings>,
     route: Arc<Route>,
     open: OpenStream,
     framing: Framing,
@@ -96,9 +93,8 @@ pub(super) async fn stream_response(
 ) -> Result<Response, GatewayError> {
     let mut source = Source {
         client,
-        output: route.method.output(),
-        cut: gateway.streams_cut.clone(),
-        gateway,
+        cut: settings.streams_cut.clone(),
+        settings,
         route,
         messages: open.messages,
         framing,
@@ -109,7 +105,7 @@ pub(super) async fn stream_response(
     };
     let first = source.next().await?;
     let (first_chunk, content_type) = match first {
-        Event::Failed(status) => return Err(source.gateway.status_error(&status)),
+        Event::Failed(status) => return Err(source.settings.status_error(&status)),
         Event::End(trailers) => {
             source.finished = true;
             let mut frame_trailers = HeaderMap::new();
@@ -209,7 +205,7 @@ impl Source {
                 (!headers.is_empty()).then(|| Frame::trailers(headers))
             }
             Ok(Event::Failed(status)) => {
-                let error = self.gateway.status_error(&status);
+                let error = self.settings.status_error(&status);
                 Some(self.fail(error))
             }
         }
@@ -224,7 +220,7 @@ impl Source {
             let next = match self.messages.next().now_or_never() {
                 None => break,
                 Some(Some(Ok(message))) => self.render(&message).map(|r| self.frame(r)),
-                Some(Some(Err(status))) => Err(self.gateway.status_error(&status)),
+                Some(Some(Err(status))) => Err(self.settings.status_error(&status)),
                 Some(None) => {
                     self.deferred = Some(Deferred::Ended);
                     break;
@@ -245,17 +241,17 @@ impl Source {
 
     fn fail(&mut self, error: GatewayError) -> Frame<Bytes> {
         self.finished = true;
-        let json = error.to_json(&self.gateway.plan.codes);
+        let json = error.to_json(&self.settings.codes);
         Frame::data(self.framing.error(&json))
     }
 
     /// `google.api.HttpBody` streams are raw bytes (downloads), not framed JSON.
     fn is_raw(&self) -> bool {
-        self.route.response_body.is_none() && self.output.full_name() == "google.api.HttpBody"
+        self.route.rules.is_raw_reply()
     }
 
     fn render(&self, bytes: &[u8]) -> Result<RenderedBody, GatewayError> {
-        self.gateway.render(&self.route, bytes)
+        self.settings.transcoder.render(&self.route.rules, bytes)
     }
 
     fn frame(&self, rendered: RenderedBody) -> Bytes {

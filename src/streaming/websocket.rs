@@ -24,14 +24,14 @@ use http::request::Parts;
 use tonic::Status;
 use tonic::codec::Streaming;
 
+use super::StreamSettings;
 use super::message_stream::silent_for;
 use super::shutdown::{shutting_down, streams_cut};
 use crate::errors::GatewayError;
-use crate::gateway::{CallSetup, Gateway, RequestContext};
 use crate::listener::StreamReservation;
-use crate::routing::CallKind;
-use crate::transcoding::BodyRule;
-use crate::upstream::{OpenStream, RequestSender, open_stream, request_feed};
+use crate::routing::{CallKind, Route};
+use crate::transcoding::{BodyRule, RequestSide};
+use crate::upstream::{CallSetup, OpenStream, RequestSender, open_stream, request_feed};
 
 /// Frames in flight from the client to the upstream call.
 const FRAME_BUFFER: usize = 8;
@@ -60,9 +60,9 @@ pub fn is_websocket_handshake(parts: &Parts) -> bool {
 
 /// Accepts the handshake; the bridge runs on the upgraded connection.
 pub async fn websocket(
-    gateway: Arc<Gateway>,
+    settings: Arc<StreamSettings>,
     parts: &mut Parts,
-    context: RequestContext,
+    (route, context): (Arc<Route>, RequestSide),
     call: CallSetup,
     reservation: Option<StreamReservation>,
 ) -> Result<Response, GatewayError> {
@@ -74,20 +74,23 @@ pub async fn websocket(
                 rejection.body_text()
             ))
         })?;
-    let limit = gateway.plan.max_body_bytes;
+    let limit = settings.max_body_bytes;
     Ok(upgrade
         .max_message_size(limit)
         .on_upgrade(move |socket| async move {
             // The call's share of its connection's buffer, held while the bridge runs.
             let _reservation = reservation;
-            Bridge::new(socket, gateway, context).run(call).await;
+            Bridge::new(socket, settings, (route, context))
+                .run(call)
+                .await;
         }))
 }
 
 struct Bridge {
     socket: WebSocket,
-    gateway: Arc<Gateway>,
-    context: RequestContext,
+    settings: Arc<StreamSettings>,
+    route: Arc<Route>,
+    context: RequestSide,
     /// Frames to the upstream call; None once half-closed.
     requests: Option<RequestSender>,
     /// A client message waiting for room upstream. While one waits, the client is not read
@@ -97,10 +100,15 @@ struct Bridge {
 }
 
 impl Bridge {
-    fn new(socket: WebSocket, gateway: Arc<Gateway>, context: RequestContext) -> Self {
+    fn new(
+        socket: WebSocket,
+        settings: Arc<StreamSettings>,
+        (route, context): (Arc<Route>, RequestSide),
+    ) -> Self {
         Self {
             socket,
-            gateway,
+            settings,
+            route,
             context,
             requests: None,
             outbound: None,
@@ -112,9 +120,8 @@ impl Bridge {
         let (sender, requests) = request_feed(FRAME_BUFFER);
         self.requests = Some(sender);
         let idle = call.idle_timeout;
-        let route = Arc::clone(&self.context.route);
-        let starts_from_url =
-            route.kind == CallKind::ServerStreaming && matches!(route.body, BodyRule::None);
+        let starts_from_url = self.route.kind == CallKind::ServerStreaming
+            && matches!(self.route.rules.body, BodyRule::None);
         if starts_from_url && let Err(error) = self.forward(b"") {
             return self.close_with_error(error).await;
         }
@@ -124,7 +131,7 @@ impl Bridge {
         // The backend's silence, the wait for its response headers included.
         let silence = tokio::time::sleep(idle);
         tokio::pin!(silence);
-        let mut cut = self.gateway.streams_cut.clone();
+        let mut cut = self.settings.streams_cut.clone();
         // After the client's Close frame the socket is still read: that is what lets the
         // WebSocket library send its Close reply, completing the handshake cleanly.
         let mut client_open = true;
@@ -209,7 +216,7 @@ impl Bridge {
     /// Server-streaming methods take one request message: the call is half-closed after it,
     /// and later frames are ignored.
     fn half_close_if_single(&mut self) {
-        if self.context.route.kind == CallKind::ServerStreaming
+        if self.route.kind == CallKind::ServerStreaming
             && let Some(requests) = self.requests.take()
         {
             requests.finish();
@@ -223,7 +230,10 @@ impl Bridge {
         message: &[u8],
         patience: Duration,
     ) -> Result<bool, GatewayError> {
-        let rendered = self.gateway.render(&self.context.route, message)?;
+        let rendered = self
+            .settings
+            .transcoder
+            .render(&self.route.rules, message)?;
         let text = Utf8Bytes::try_from(rendered.body)
             .map_err(|_| GatewayError::internal("a rendered message is not UTF-8"))?;
         // A failed send means the client is gone; the loop ends on its next read.
@@ -232,12 +242,12 @@ impl Bridge {
     }
 
     async fn close_with_status(self, status: &Status) {
-        let error = self.gateway.status_error(status);
+        let error = self.settings.status_error(status);
         self.close_with_error(error).await;
     }
 
     async fn close_with_error(mut self, error: GatewayError) {
-        let json = error.to_json(&self.gateway.plan.codes);
+        let json = error.to_json(&self.settings.codes);
         let mut framed = BytesMut::with_capacity(json.len() + 10);
         framed.put_slice(b"{\"error\":");
         framed.put_slice(&json);

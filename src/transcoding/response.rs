@@ -9,7 +9,7 @@ use prost_reflect::{
     DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, SerializeOptions,
 };
 
-const HTTP_BODY: &str = "google.api.HttpBody";
+pub(super) const HTTP_BODY: &str = "google.api.HttpBody";
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
 

@@ -14,33 +14,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use http::uri::{Authority, Scheme};
 use tokio::sync::Mutex;
-use tokio_rustls::TlsConnector;
 use tonic::Status;
 
 use super::h2_connection::{Live, LiveState, connect};
 use super::reachability::EndpointState;
+use super::target::Target;
 
 /// How long an endpoint that could not be reached is passed over by the balancer.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Connections one worker opens to one endpoint when the backend limits concurrent streams.
 const MAX_CONNECTIONS: usize = 8;
-
-/// Where an endpoint is and how to speak to it.
-#[derive(Clone)]
-pub struct Target {
-    pub scheme: Scheme,
-    pub authority: Authority,
-    /// What to connect to: the host without IPv6 brackets, and the port (the scheme's default
-    /// when the URI has none).
-    pub host: Box<str>,
-    pub port: u16,
-    /// `Some` for `https://` endpoints.
-    pub tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
-    /// The upstream's name, for logs and error messages.
-    pub upstream: Arc<str>,
-}
 
 /// One endpoint's connections for one worker.
 pub struct Endpoint {

@@ -17,10 +17,10 @@ use h2::client::SendRequest;
 use tokio::net::TcpStream;
 use tonic::Status;
 
-use super::endpoint::Target;
 use super::frame_watch::{BackendSignals, FrameWatch};
 use super::keepalive::IdlePing;
 use super::reachability::EndpointState;
+use super::target::Target;
 use crate::net::CoalescingStream;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

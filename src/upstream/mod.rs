@@ -3,6 +3,7 @@
 
 mod balance;
 mod call;
+mod call_setup;
 mod cancel_grace;
 mod codec;
 mod endpoint;
@@ -15,16 +16,20 @@ pub mod metadata;
 mod pool;
 mod probe;
 mod reachability;
+mod reply;
 mod request_feed;
 mod request_pipe;
 mod response_body;
 mod response_head;
+mod target;
 
 pub use balance::Balancer;
 pub use call::{OpenStream, UnaryReply, call_unary, open_single, open_stream};
+pub use call_setup::CallSetup;
 pub use codec::BytesCodec;
 pub use h2_connection::STREAM_WINDOW;
 pub use pool::{Upstream, UpstreamError, Upstreams, health_table};
 pub use probe::spawn_prober;
 pub use reachability::{HealthTable, Reachability, UpstreamHealth};
+pub use reply::{reply_response, status_error};
 pub use request_feed::{CallEnded, RequestSender, RequestStream, request_feed};

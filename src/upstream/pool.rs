@@ -13,8 +13,9 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
 use super::balance::Balancer;
-use super::endpoint::{Endpoint, Target};
+use super::endpoint::Endpoint;
 use super::reachability::{EndpointState, HealthTable, UpstreamHealth};
+use super::target::Target;
 use crate::config::UpstreamConfig;
 use crate::routing::UpstreamId;
 

@@ -1,5 +1,6 @@
-//! Turning the HTTP request into the input message bytes: path bindings, query and body,
-//! through the route's resolved rule. Shared by unary and streaming calls.
+//! The request side of a route's transcoding: path bindings, query and body into the input
+//! message's bytes, through the route's resolved rules. The unary, streaming and WebSocket
+//! paths all encode their messages here.
 
 use std::sync::Arc;
 
@@ -9,34 +10,30 @@ use http::header::CONTENT_TYPE;
 use http::request::Parts;
 use prost::Message;
 
+use super::{JsonOptions, RequestParts, RouteRules, TranscodeError, build_request};
 use crate::errors::GatewayError;
-use crate::listener::ClientConnection;
-use crate::routing::{PathBinding, Route};
-use crate::transcoding::{JsonOptions, RequestParts, TranscodeError, build_request};
 
-/// What a request contributes to every input message besides its body. Owned, so streaming
+/// What one request contributes to every input message besides its body. Owned, so streaming
 /// calls can keep transcoding messages after the handler has returned.
-pub struct RequestContext {
-    pub route: Arc<Route>,
-    /// The client's connection, which streamed request bytes are charged to.
-    pub client: Option<Arc<ClientConnection>>,
-    bindings: Vec<PathBinding>,
+pub struct RequestSide {
+    rules: Arc<RouteRules>,
+    /// (index of the template variable, its percent-decoded value).
+    bindings: Vec<(usize, String)>,
     query: Option<String>,
     content_type: Option<String>,
     is_patch: bool,
     json: JsonOptions,
 }
 
-impl RequestContext {
+impl RequestSide {
     pub fn new(
-        route: Arc<Route>,
-        bindings: Vec<PathBinding>,
+        rules: Arc<RouteRules>,
+        bindings: Vec<(usize, String)>,
         parts: &Parts,
         json: JsonOptions,
     ) -> Self {
         Self {
-            route,
-            client: parts.extensions.get::<Arc<ClientConnection>>().cloned(),
+            rules,
             bindings,
             query: parts.uri.query().map(str::to_owned),
             content_type: parts
@@ -49,6 +46,11 @@ impl RequestContext {
         }
     }
 
+    /// The route's resolved rules.
+    pub fn rules(&self) -> &RouteRules {
+        &self.rules
+    }
+
     /// The encoded input message for one body (the whole body, one NDJSON line, one frame).
     pub fn encode(&self, body: &[u8]) -> Result<Bytes, GatewayError> {
         self.encode_with(body, true)
@@ -57,14 +59,14 @@ impl RequestContext {
     /// Like `encode`; without `with_url` the path and query are not applied (for the messages
     /// after the first on a WebSocket).
     pub fn encode_with(&self, body: &[u8], with_url: bool) -> Result<Bytes, GatewayError> {
-        let route = &*self.route;
+        let rules = &*self.rules;
         let mut path = Vec::with_capacity(self.bindings.len());
         if with_url {
-            for binding in &self.bindings {
-                let field = route.path_fields.get(binding.variable).ok_or_else(|| {
+            for (variable, value) in &self.bindings {
+                let field = rules.path_fields.get(*variable).ok_or_else(|| {
                     GatewayError::internal("route table and template disagree on path variables")
                 })?;
-                path.push((field, binding.value.as_str()));
+                path.push((field, value.as_str()));
             }
         }
         let parts = RequestParts {
@@ -78,15 +80,14 @@ impl RequestContext {
             content_type: self.content_type.as_deref(),
             is_patch: self.is_patch,
         };
-        let input = route.method.input();
-        let message =
-            build_request(&input, &route.body, &parts, &self.json).map_err(transcode_error)?;
+        let message = build_request(&rules.input, &rules.body, &parts, &self.json)
+            .map_err(transcode_error)?;
         Ok(Bytes::from(message.encode_to_vec()))
     }
 }
 
 /// A client mistake becomes INVALID_ARGUMENT with a `google.rpc.BadRequest` naming the field.
-pub fn transcode_error(err: TranscodeError) -> GatewayError {
+fn transcode_error(err: TranscodeError) -> GatewayError {
     if !err.is_client_error() {
         return GatewayError::internal(err.to_string());
     }
