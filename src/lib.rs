@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod health;
 pub mod listener;
 pub mod net;
+mod percent;
 pub mod routing;
 pub mod server;
 pub mod streaming;

@@ -6,10 +6,13 @@
 //! `url_unescape_spec`). Escapes that are kept are copied verbatim (original hex case). `+` is a
 //! literal plus in a path. Unlike the C++ library, which passes malformed escapes through, a `%`
 //! not followed by two hex digits, or bytes that do not decode to UTF-8, are errors: the gateway
-//! answers 400 instead of forwarding a value the client did not mean.
+//! answers 400 instead of forwarding a value the client did not mean (the decoder itself is
+//! `crate::percent`, shared with query strings).
 
 use serde::Deserialize;
 use thiserror::Error;
+
+use crate::percent::{DecodeError, Decoding};
 
 /// How multi-segment path variables are percent-decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
@@ -71,15 +74,6 @@ pub fn decode_segment(raw: &str) -> Result<String, PercentError> {
     decode_at(raw, 0, |_| false)
 }
 
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Decodes `raw`, leaving escapes for which `keep` is true untouched. `base` is added to error
 /// offsets so the matcher can report positions in the whole request path.
 pub(crate) fn decode_at(
@@ -87,37 +81,18 @@ pub(crate) fn decode_at(
     base: usize,
     keep: impl Fn(u8) -> bool,
 ) -> Result<String, PercentError> {
-    if !raw.contains('%') {
-        return Ok(raw.to_owned());
-    }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        if byte != b'%' {
-            out.push(byte);
-            i += 1;
-            continue;
-        }
-        let decoded = match (bytes.get(i + 1), bytes.get(i + 2)) {
-            (Some(&hi), Some(&lo)) => hex_value(hi).zip(hex_value(lo)).map(|(h, l)| h << 4 | l),
-            _ => None,
-        };
-        let Some(decoded) = decoded else {
-            return Err(PercentError::MalformedEscape {
-                offset: base + i,
-                escape: raw.get(i..).unwrap_or_default().chars().take(3).collect(),
-            });
-        };
-        if keep(decoded) {
-            out.extend_from_slice(bytes.get(i..i + 3).unwrap_or_default());
-        } else {
-            out.push(decoded);
-        }
-        i += 3;
-    }
-    String::from_utf8(out).map_err(|_| PercentError::InvalidUtf8 {
-        raw: raw.to_owned(),
+    let decoding = Decoding {
+        plus_is_space: false,
+        keep,
+    };
+    decoding.decode(raw).map_err(|err| match err {
+        DecodeError::MalformedEscape { offset, escape } => PercentError::MalformedEscape {
+            offset: base + offset,
+            escape,
+        },
+        DecodeError::InvalidUtf8 => PercentError::InvalidUtf8 {
+            raw: raw.to_owned(),
+        },
     })
 }
 

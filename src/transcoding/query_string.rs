@@ -4,6 +4,7 @@
 //! mangled.
 
 use super::transcode_error::TranscodeError;
+use crate::percent::{DecodeError, Decoding};
 
 /// One decoded `key=value` pair, in the order it appeared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,45 +33,20 @@ pub(crate) fn parse_query(raw: &str) -> Result<Vec<QueryPair>, TranscodeError> {
 }
 
 fn decode_component(raw: &str) -> Result<String, TranscodeError> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        match byte {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let high = bytes.get(i + 1).copied().and_then(hex_value);
-                let low = bytes.get(i + 2).copied().and_then(hex_value);
-                let (Some(high), Some(low)) = (high, low) else {
-                    let seen: String = raw.get(i..).unwrap_or_default().chars().take(3).collect();
-                    return Err(TranscodeError::MalformedQuery {
-                        reason: format!("invalid percent-encoding `{seen}`"),
-                    });
-                };
-                out.push(high << 4 | low);
-                i += 3;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| TranscodeError::MalformedQuery {
-        reason: "percent-decoding produced invalid UTF-8".to_owned(),
-    })
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
+    let decoding = Decoding {
+        plus_is_space: true,
+        keep: |_| false,
+    };
+    decoding
+        .decode(raw)
+        .map_err(|err| TranscodeError::MalformedQuery {
+            reason: match err {
+                DecodeError::MalformedEscape { escape, .. } => {
+                    format!("invalid percent-encoding `{escape}`")
+                }
+                DecodeError::InvalidUtf8 => "percent-decoding produced invalid UTF-8".to_owned(),
+            },
+        })
 }
 
 #[cfg(test)]
