@@ -10,6 +10,15 @@
 //! connection), malformed JSON (expects 400), and a client that vanishes mid-stream (fresh
 //! connection dropped after the first chunk).
 
+// Test and benchmark code: a failure should panic loudly (the workspace denies these lints
+// for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

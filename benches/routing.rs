@@ -9,11 +9,20 @@
 //! `cargo bench --bench routing` (add `-- --quick` for a short run). After criterion's output a
 //! summary line prints the 1,000/10 time ratio from a separate short timing loop.
 
+// Test and benchmark code: a failure should panic loudly (the workspace denies these lints
+// for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
-use h2gate::routing::{Lookup, MultiSegmentDecoding, PathMatcher, PathTemplate};
+use h2gate::internals::{Lookup, MultiSegmentDecoding, PathMatcher, PathTemplate};
 use http::Method;
 
 const FAMILY: usize = 10;

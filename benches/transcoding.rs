@@ -13,18 +13,27 @@
 //! loaded with `h2gate::descriptors::load` as the gateway does.
 //! `cargo bench --bench transcoding` (add `-- --quick` for a short run).
 
+// Test and benchmark code: a failure should panic loudly (the workspace denies these lints
+// for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use h2gate::config::DescriptorsConfig;
-use h2gate::transcoding::{
+use h2gate::internals::{
     BodyRule, FieldPath, JsonOptions, RequestParts, WireJson, build_request, render_response,
 };
 use prost::Message;
 use prost_reflect::{DescriptorPool, MessageDescriptor};
 
 fn pool() -> DescriptorPool {
-    let loaded = h2gate::descriptors::load(
+    let loaded = h2gate::internals::load_descriptors(
         &DescriptorsConfig::default(),
         &[("demo", h2gate_demo::DESCRIPTOR_SET)],
     )

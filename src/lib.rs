@@ -5,23 +5,28 @@
 //! (tower layers) → `gateway` (the handler) → `routing` (which method) → `transcoding`
 //! (JSON to protobuf) → `streaming` (NDJSON, SSE and WebSocket framing, for streaming methods)
 //! → `upstream` (the gRPC call) → `transcoding` again (protobuf to JSON) → `errors` (the one
-//! error shape). `config`, `descriptors` and `server` set it all up.
+//! error shape). `config`, `descriptors` and `server` set it all up; `embedded` is the seam for
+//! a backend run in-process (the binary's demo).
 
 #![forbid(unsafe_code)]
 
-pub mod app;
+// The public API: what the binary, the integration tests and the benchmarks use.
 pub mod cli;
 pub mod config;
-pub mod descriptors;
 pub mod embedded;
-pub mod errors;
-pub mod gateway;
-pub mod health;
-pub mod listener;
-pub mod net;
-mod percent;
-pub mod routing;
+pub mod internals;
 pub mod server;
-pub mod streaming;
-pub mod transcoding;
-pub mod upstream;
+
+// The request path, private to the crate.
+pub(crate) mod app;
+pub(crate) mod descriptors;
+pub(crate) mod errors;
+pub(crate) mod gateway;
+pub(crate) mod health;
+pub(crate) mod listener;
+pub(crate) mod net;
+pub(crate) mod percent;
+pub(crate) mod routing;
+pub(crate) mod streaming;
+pub(crate) mod transcoding;
+pub(crate) mod upstream;

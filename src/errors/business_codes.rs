@@ -3,15 +3,11 @@
 //! Guarantees: every gRPC code has exactly one business code (defaults below, overridable per
 //! canonical code name from configuration); an override naming a code that does not exist is
 //! rejected at construction, so a typo in config fails at startup rather than being ignored.
-//! `table()` / `markdown_table()` expose the effective table so documentation can be checked
-//! against the code.
+//! The effective table, for checking documentation against the code, is in `error_table`.
 
-use std::fmt::Write as _;
-
-use http::StatusCode;
 use tonic::Code;
 
-use super::status_map::{ALL_CODES, code_from_name, code_name, http_status_for_code};
+use super::status_map::{ALL_CODES, code_from_name};
 
 /// A configuration override named a gRPC code that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,15 +20,6 @@ use super::status_map::{ALL_CODES, code_from_name, code_name, http_status_for_co
 pub struct UnknownCodeName {
     /// The name as it appeared in the configuration.
     pub name: String,
-}
-
-/// One row of the effective error table (used for docs and tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorTableRow {
-    pub code: Code,
-    pub name: &'static str,
-    pub http_status: StatusCode,
-    pub business_code: i32,
 }
 
 /// Business code per gRPC code. Cheap to copy; build once at startup.
@@ -64,32 +51,6 @@ impl BusinessCodes {
             .get(index_of(code))
             .copied()
             .unwrap_or_else(|| default_business_code(code))
-    }
-
-    /// The effective table, one row per gRPC code in numeric order.
-    pub fn table(&self) -> [ErrorTableRow; 17] {
-        ALL_CODES.map(|code| ErrorTableRow {
-            code,
-            name: code_name(code),
-            http_status: http_status_for_code(code),
-            business_code: self.get(code),
-        })
-    }
-
-    /// The effective table as a Markdown table (`| gRPC code | HTTP | code |`), for the README.
-    pub fn markdown_table(&self) -> String {
-        let mut out = String::from("| gRPC status | HTTP status | code |\n|---|---|---|\n");
-        for row in self.table() {
-            // Writing into a String cannot fail.
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} |",
-                row.name,
-                row.http_status.as_u16(),
-                row.business_code
-            );
-        }
-        out
     }
 }
 

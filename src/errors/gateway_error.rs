@@ -195,16 +195,8 @@ impl GatewayError {
         &self.0.message
     }
 
-    pub fn detail(&self) -> Option<&str> {
-        self.0.detail.as_deref()
-    }
-
     pub fn details(&self) -> &[Value] {
         &self.0.details
-    }
-
-    pub fn headers(&self) -> &HeaderMap {
-        &self.0.headers
     }
 
     /// The HTTP status the response will have (override, else the gRPC code's).

@@ -6,13 +6,11 @@
 mod business_codes;
 mod details;
 mod error_body;
+#[cfg(test)]
+mod error_table;
 mod gateway_error;
 mod status_map;
 
-pub use business_codes::{BusinessCodes, ErrorTableRow, UnknownCodeName};
-pub use details::{BAD_REQUEST_TYPE_URL, STATUS_TYPE_URL, any_to_json, decode_status_details};
+pub use business_codes::BusinessCodes;
 pub use gateway_error::GatewayError;
-pub use status_map::{
-    ALL_CODES, code_for_http_status, code_from_name, code_name, http_status_for_code,
-    http_status_for_raw_code,
-};
+pub use status_map::{code_for_http_status, code_name};

@@ -59,6 +59,7 @@ pub fn http_status_for_code(code: Code) -> StatusCode {
 }
 
 /// HTTP status for a raw numeric gRPC code as read off the wire; codes outside 0..=16 → 500.
+#[cfg(test)]
 pub fn http_status_for_raw_code(code: i32) -> StatusCode {
     // `Code::from_i32` maps every out-of-range value to `Code::Unknown`, which is 500.
     http_status_for_code(Code::from_i32(code))

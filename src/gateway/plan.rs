@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use prost_reflect::DescriptorPool;
-
 use crate::config::{Config, UpstreamConfig};
 use crate::descriptors;
 use crate::embedded::{EmbeddedBackend, PLACEHOLDER_ENDPOINT};
@@ -17,7 +15,6 @@ use crate::upstream::Upstreams;
 use crate::upstream::metadata::HeaderForwarding;
 
 pub struct Plan {
-    pub pool: DescriptorPool,
     pub routes: RouteTable,
     /// The effective upstream list (config plus the embedded backend), indexed by `UpstreamId`.
     pub upstreams: Vec<UpstreamConfig>,
@@ -83,10 +80,9 @@ impl Plan {
             (Ok(routes), Ok(codes), Ok(forwarding)) if problems.is_empty() => Ok(Self {
                 transcoder: Arc::new(Transcoder::new(
                     config.json,
-                    pool.clone(),
+                    pool,
                     routes.routes().iter().map(|route| &*route.rules),
                 )),
-                pool,
                 routes,
                 upstreams,
                 codes,

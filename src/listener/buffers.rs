@@ -153,10 +153,6 @@ impl ConnectionBuffer {
         }
     }
 
-    pub fn held(&self) -> usize {
-        self.held.load(Ordering::Relaxed)
-    }
-
     /// Charges a response chunk handed to the client's connection (beyond its call's
     /// reservation), held whatever the limits say.
     pub fn charge_chunk(&self, bytes: usize) {

@@ -34,6 +34,7 @@ impl ConnectionSlots {
             .map(|_| ConnectionSlot(Arc::clone(self)))
     }
 
+    #[cfg(test)]
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
     }

@@ -18,7 +18,7 @@ mod tracked_body;
 
 pub use accept::{Shutdown, serve};
 pub use accept_turns::{AcceptTurns, WorkerTurn};
-pub use buffers::{BufferFull, ConnectionBuffer, MemoryBudget};
+pub use buffers::MemoryBudget;
 pub use client_connection::{ClientConnection, StreamReservation};
 pub use connection::ConnectionContext;
 pub use connection_slots::{ConnectionSlots, default_max_connections, raise_open_file_limit};

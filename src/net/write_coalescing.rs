@@ -42,18 +42,13 @@ impl<T> CoalescingStream<T> {
             yielded: false,
         }
     }
-
-    pub fn get_ref(&self) -> &T {
-        &self.inner
-    }
 }
 
 impl<T: AsyncWrite + Unpin> CoalescingStream<T> {
     /// Writes out everything buffered.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.written < self.pending.len() {
-            let n =
-                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+        while let Some(unwritten) = self.pending.get(self.written..).filter(|u| !u.is_empty()) {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, unwritten))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }

@@ -20,8 +20,8 @@ mod template_parser;
 mod trie;
 
 pub use http_rule::HttpRuleSpec;
-pub use matcher::{Lookup, PathBinding, PathMatcher, RouteMatch};
-pub use percent::{MultiSegmentDecoding, PercentError, decode_segment};
+pub use matcher::{Lookup, PathMatcher, RouteMatch};
+pub use percent::MultiSegmentDecoding;
 pub use route_table::{CallKind, Route, RouteTable, UpstreamId};
-pub use template::{PathTemplate, Variable};
+pub use template::PathTemplate;
 pub use template_error::TemplateError;

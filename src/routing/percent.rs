@@ -70,6 +70,7 @@ impl MultiSegmentDecoding {
 }
 
 /// Fully decodes a single-segment value.
+#[cfg(test)]
 pub fn decode_segment(raw: &str) -> Result<String, PercentError> {
     decode_at(raw, 0, |_| false)
 }

@@ -10,7 +10,7 @@ use http::uri::PathAndQuery;
 use prost_reflect::MethodDescriptor;
 
 use super::http_rule::Binding;
-use super::rule_sources::{RuleOrigin, SelectedRule};
+use super::rule_sources::SelectedRule;
 use super::{Lookup, MultiSegmentDecoding, PathMatcher, PathTemplate};
 use crate::transcoding::{RouteRules, RuleError};
 
@@ -39,7 +39,6 @@ pub struct Route {
     /// Path variables' fields, body and response body: the route's side of transcoding.
     pub rules: Arc<RouteRules>,
     pub upstream: UpstreamId,
-    pub origin: RuleOrigin,
 }
 
 impl fmt::Display for Route {
@@ -172,6 +171,5 @@ fn resolve(rule: &SelectedRule, binding: Binding, upstream: UpstreamId) -> Resul
         grpc_path,
         rules: Arc::new(rules),
         upstream,
-        origin: rule.origin.clone(),
     })
 }

@@ -46,11 +46,6 @@ impl RequestSide {
         }
     }
 
-    /// The route's resolved rules.
-    pub fn rules(&self) -> &RouteRules {
-        &self.rules
-    }
-
     /// The encoded input message for one body (the whole body, one NDJSON line, one frame).
     pub fn encode(&self, body: &[u8]) -> Result<Bytes, GatewayError> {
         self.encode_with(body, true)

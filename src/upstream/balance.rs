@@ -28,21 +28,22 @@ impl Balancer {
     }
 
     /// The endpoint to try first and, with two or more, another to fall back on if it
-    /// cannot be reached: two picked at random, the less loaded first.
-    pub fn choose(&self) -> (&Endpoint, Option<&Endpoint>) {
+    /// cannot be reached: two picked at random, the less loaded first. `None` only for an
+    /// upstream without endpoints, which start-up refuses.
+    pub fn choose(&self) -> Option<(&Endpoint, Option<&Endpoint>)> {
         let n = self.endpoints.len();
         if n < 2 {
-            return (&self.endpoints[0], None);
+            return self.endpoints.first().map(|only| (only, None));
         }
         let r = self.next_random();
         let a = (r % n as u64) as usize;
         let b = (a + 1 + ((r >> 32) % (n as u64 - 1)) as usize) % n;
-        let (a, b) = (&self.endpoints[a], &self.endpoints[b]);
-        if b.load() < a.load() {
+        let (a, b) = (self.endpoints.get(a)?, self.endpoints.get(b)?);
+        Some(if b.load() < a.load() {
             (b, Some(a))
         } else {
             (a, Some(b))
-        }
+        })
     }
 
     pub fn max_response_bytes(&self) -> usize {

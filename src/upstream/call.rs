@@ -196,7 +196,9 @@ async fn choose<'a>(
     upstream: &'a Balancer,
     request_id: Option<&MetadataValue<Ascii>>,
 ) -> Result<(&'a Endpoint, Channel), Status> {
-    let (first, fallback) = upstream.choose();
+    let (first, fallback) = upstream
+        .choose()
+        .ok_or_else(|| Status::unavailable("the upstream has no endpoints"))?;
     let result = match (first.ready(fallback.is_none()).await, fallback) {
         (Ok(channel), _) => return Ok((first, channel)),
         (Err(_), Some(other)) => other.ready(true).await.map(|channel| (other, channel)),

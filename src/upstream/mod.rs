@@ -24,12 +24,12 @@ mod response_head;
 mod target;
 
 pub use balance::Balancer;
-pub use call::{OpenStream, UnaryReply, call_unary, open_single, open_stream};
+pub use call::{OpenStream, call_unary, open_single, open_stream};
 pub use call_setup::CallSetup;
 pub use codec::BytesCodec;
 pub use h2_connection::STREAM_WINDOW;
-pub use pool::{Upstream, UpstreamError, Upstreams, health_table};
+pub use pool::{UpstreamError, Upstreams, health_table};
 pub use probe::spawn_prober;
-pub use reachability::{HealthTable, Reachability, UpstreamHealth};
+pub use reachability::{HealthTable, Reachability};
 pub use reply::{reply_response, status_error};
-pub use request_feed::{CallEnded, RequestSender, RequestStream, request_feed};
+pub use request_feed::{RequestSender, RequestStream, request_feed};

@@ -2,6 +2,15 @@
 //! the demo gRPC services behind it (embedded or as a separate backend), and real HTTP/2 and
 //! HTTP/1.1 clients over TLS (ALPN) or plaintext. One binary keeps link time down.
 
+// Test and benchmark code: a failure should panic loudly (the workspace denies these lints
+// for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod backend_process;
 // The binary's wiring of the demo services, so tests start gateways exactly as it does.
 #[path = "../../src/bin/h2gate/demo.rs"]

@@ -748,9 +748,7 @@ impl Drop for TempFile {
 pub fn parse_grpc_timeout(text: &str) -> Option<Duration> {
     let mut headers = HeaderMap::new();
     headers.insert("grpc-timeout", HeaderValue::try_from(text).ok()?);
-    h2gate::upstream::metadata::grpc_timeout(&headers)
-        .ok()
-        .flatten()
+    h2gate::internals::grpc_timeout(&headers).ok().flatten()
 }
 
 // ---------------------------------------------------------------------------------------------

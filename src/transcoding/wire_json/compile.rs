@@ -120,7 +120,7 @@ impl Table {
                 map_key,
             });
         }
-        self.writers[index] = Some(MessageWriter { fields, by_number });
+        *self.writers.get_mut(index)? = Some(MessageWriter { fields, by_number });
         Some(index)
     }
 

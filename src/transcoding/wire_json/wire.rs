@@ -175,7 +175,7 @@ pub(super) fn varint(bytes: &mut &[u8]) -> Option<u64> {
         }
         value |= u64::from(byte & 0x7f) << (7 * i);
         if byte < 0x80 {
-            *bytes = &bytes[i + 1..];
+            *bytes = bytes.get(i + 1..)?;
             return Some(value);
         }
     }

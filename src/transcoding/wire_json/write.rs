@@ -175,7 +175,9 @@ pub(super) fn write_value(
             out.push(b'"');
             let start = out.len();
             out.resize(start + b.len().div_ceil(3) * 4, 0);
-            let written = BASE64_STANDARD.encode_slice(b, &mut out[start..]).ok()?;
+            let written = BASE64_STANDARD
+                .encode_slice(b, out.get_mut(start..)?)
+                .ok()?;
             out.truncate(start + written);
             out.push(b'"');
         }
@@ -393,7 +395,7 @@ pub(super) fn digits(value: u32, width: usize, out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + width, b'0');
     let mut rest = value;
-    for slot in out[start..].iter_mut().rev() {
+    for slot in out.iter_mut().skip(start).rev() {
         *slot = b'0' + (rest % 10) as u8;
         rest /= 10;
     }

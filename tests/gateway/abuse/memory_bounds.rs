@@ -131,14 +131,14 @@ fn body_limit(limits: &LimitsConfig, server: &ServerConfig) -> u64 {
 /// Streams one connection may run at once: each reserves `STREAM_RESERVATION` of its limit.
 fn admitted_per_connection(limits: &LimitsConfig) -> u64 {
     let limit = u64::from(limits.per_connection_buffer_limit_bytes);
-    limit / h2gate::streaming::STREAM_RESERVATION as u64 + 1
+    limit / h2gate::internals::STREAM_RESERVATION as u64 + 1
 }
 
 /// What one connection running streams of `message`-sized replies may come to hold (`reach`,
 /// see [`Bound`]) and what of it is accounted.
 fn stream_reach(limits: &LimitsConfig, message: u64) -> (u64, u64) {
     let limit = u64::from(limits.per_connection_buffer_limit_bytes);
-    let window = u64::from(h2gate::upstream::STREAM_WINDOW);
+    let window = u64::from(h2gate::internals::STREAM_WINDOW);
     let accounted = 2 * limit + message;
     let in_hand = admitted_per_connection(limits) * (2 * message + window);
     (accounted + in_hand, accounted)
