@@ -2,13 +2,9 @@
 //! the demo gRPC services behind it (embedded or as a separate backend), and real HTTP/2 and
 //! HTTP/1.1 clients over TLS (ALPN) or plaintext. One binary keeps link time down.
 
-mod backend_process;
 // The binary's wiring of the demo services, so tests start gateways exactly as it does.
 #[path = "../../src/bin/h2gate/demo.rs"]
 mod embedded_demo;
-mod fake_backends;
-mod gateway_process;
-mod raw_h2;
 mod support;
 
 mod abuse;
@@ -23,7 +19,6 @@ mod isolation;
 mod listen_address;
 mod metadata;
 mod protocols;
-mod stream_client;
 mod streaming;
 mod trailers_only;
 mod unary;
