@@ -13,15 +13,10 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::backend_process::BackendProcess;
-use super::fake_backends::{
-    BlackHole, PatchedDemo, RawBackend, RawBehaviour, Scripted, declared_frame, encoded_user,
-    grpc_frame,
-};
-use super::stream_client::{BodyReader, StreamingClient};
 use super::support::{
-    CountingBackend, GREETER_RULES, Reply, TestGateway, assert_error, demo_upstream_tables,
-    message_of,
+    BackendProcess, BlackHole, BodyReader, CountingBackend, GREETER_RULES, PatchedDemo, RawBackend,
+    RawBehaviour, Reply, Scripted, StreamingClient, TestGateway, assert_error, declared_frame,
+    demo_upstream_tables, encoded_user, grpc_frame, message_of,
 };
 
 /// The Greeter's and the UserService's stream's gRPC paths, as a [`PatchedDemo`] matches them.
@@ -118,7 +113,7 @@ fn assert_error_line(lines: &[Value], status: &str, code: i64) -> Value {
 
 #[tokio::test]
 async fn a_backend_killed_mid_unary_is_unavailable() {
-    let mut backend = BackendProcess::start();
+    let mut backend = BackendProcess::start().await;
     let gateway = gateway_beside_embedded(&h2c(backend.addr), &["demo.v1.Greeter"], "").await;
     let client = gateway.client().await;
     let warm = client.say_hello(&[], &json!({"name": "warm"})).await;
@@ -142,7 +137,7 @@ async fn a_backend_killed_mid_unary_is_unavailable() {
 
 #[tokio::test]
 async fn a_backend_killed_mid_stream_ends_the_stream_with_unavailable() {
-    let mut backend = BackendProcess::start();
+    let mut backend = BackendProcess::start().await;
     let gateway = gateway_beside_embedded(&h2c(backend.addr), &["demo.v1.UserService"], "").await;
     let client = StreamingClient::connect(gateway.addr).await;
     let response = client
@@ -622,7 +617,7 @@ async fn a_scheme_mismatch_is_named_in_the_operators_log() {
     let tls_backend = super::support::CountingBackend::start_tls(&cert).await;
     let plain_backend = super::support::CountingBackend::start().await;
     let ca = super::support::TempFile::new("ca", "pem", &cert.ca_pem);
-    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
+    let proto = super::support::demo_proto_dir();
     let mut text = format!(
         concat!(
             "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\nworkers = 1\n\n",
@@ -639,7 +634,7 @@ async fn a_scheme_mismatch_is_named_in_the_operators_log() {
         ca = ca.path.display().to_string(),
     );
     text.push_str(super::support::GREETER_RULES);
-    let gateway = super::gateway_process::GatewayProcess::from_text(text, false).await;
+    let gateway = super::support::GatewayProcess::from_text(text, false).await;
     let client = gateway.client().await;
     let reply = client.get("/v1/users/42").await;
     assert_error(&reply, 503, "UNAVAILABLE", 20001);

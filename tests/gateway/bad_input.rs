@@ -366,14 +366,7 @@ async fn an_oversized_request_line_over_tls_gets_a_status() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let gateway = TestGateway::start("").await;
-    let tcp = tokio::net::TcpStream::connect(gateway.addr)
-        .await
-        .expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = crate::support::tls_connector(&[b"http/1.1"])
-        .connect(name, tcp)
-        .await
-        .expect("TLS");
+    let mut tls = crate::support::tls_handshake(gateway.addr, &[b"http/1.1"]).await;
     let head = format!(
         "GET /v1/users/42?{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
         "a".repeat(200_000)

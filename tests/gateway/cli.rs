@@ -1,17 +1,18 @@
 //! The `h2gate` binary: `check`, `routes`, `--help`, `demo-backend` and `serve`, run as child
 //! processes on temp config files.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::Read;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use serde_json::json;
 
-use crate::support::{Client, GREETER_RULES, Setup, TempFile, TestGateway, config_text};
+use crate::support::{
+    BackendProcess, Client, GREETER_RULES, GatewayProcess, Setup, TempFile, TestGateway,
+    config_text, demo_proto_dir, h2gate_command,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_h2gate");
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Output {
@@ -26,22 +27,9 @@ impl Output {
     }
 }
 
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
 /// Runs the binary to completion (killing it if it hangs).
 fn run(args: &[&str]) -> Output {
-    let mut child = command(args).spawn().expect("spawn h2gate");
+    let mut child = h2gate_command(args).spawn().expect("spawn h2gate");
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out_reader = std::thread::spawn(move || {
@@ -432,52 +420,13 @@ fn help_works_for_every_subcommand() {
     assert!(!bad.status.success());
 }
 
-/// Kills the child on drop so a failing test does not leave a server running.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary with `args` and waits for the address it logs as `serving on ...`
-/// (it listens on an ephemeral port, which only the log tells).
-async fn spawn_serving(args: &[&str]) -> (KillOnDrop, SocketAddr) {
-    let mut child = command(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|err| panic!("spawn h2gate {args:?}: {err}"));
-    let stderr = child.stderr.take().expect("stderr");
-    let child = KillOnDrop(child);
-    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
-    std::thread::spawn(move || {
-        let mut found_tx = Some(found_tx);
-        // Read to the end, so the child never blocks on a full pipe.
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(addr) = serving_address(&line)
-                && let Some(tx) = found_tx.take()
-            {
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(30), found_rx)
-        .await
-        .unwrap_or_else(|_| panic!("h2gate {args:?} logs its address"))
-        .expect("log reader alive");
-    (child, addr)
-}
-
 #[tokio::test]
 async fn demo_backend_command_serves_the_demo_over_h2c() {
-    let (_child, addr) = spawn_serving(&["demo-backend", "--listen", "127.0.0.1:0"]).await;
+    let backend = BackendProcess::start().await;
+    let addr = backend.addr;
 
     // A gateway in this process fronting the child's demo services.
-    let proto = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
+    let proto = demo_proto_dir();
     let text = format!(
         concat!(
             "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\n",
@@ -506,10 +455,8 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
 
 #[tokio::test]
 async fn serve_command_serves_https() {
-    let file = TempFile::new("serve", "toml", &config_text(&Setup::default(), None));
-    let path = file.path.display().to_string();
-    let (_child, addr) = spawn_serving(&["serve", "--config", &path]).await;
-    let client = Client::tls(addr, &[b"h2", b"http/1.1"]).await;
+    let gateway = GatewayProcess::start(&Setup::default()).await;
+    let client = Client::tls(gateway.addr, &[b"h2", b"http/1.1"]).await;
     assert_eq!(client.alpn(), Some(&b"h2"[..]));
     assert_eq!(client.get_ok("/healthz").await, json!({"status": "ok"}));
     assert_eq!(client.get_ok("/v1/users/42").await["name"], "Ada Lovelace");
@@ -539,15 +486,4 @@ async fn serve_refuses_an_address_another_process_listens_on() {
         );
     }
     gateway.shutdown().await;
-}
-
-/// `... h2gate serving on https://127.0.0.1:PORT ...` → the address.
-fn serving_address(line: &str) -> Option<SocketAddr> {
-    let start = line.find("serving on ")? + "serving on ".len();
-    let rest = &line[start..];
-    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':' || c == '[' || c == ']'))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
 }

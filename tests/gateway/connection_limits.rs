@@ -1,7 +1,6 @@
 //! Connections that overstay: silent after connecting, idle, dribbling their headers, too
 //! many at once, abandoning streams as fast as they open them, or racing the shutdown.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -9,8 +8,9 @@ use http::{Method, Request, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::stream_client::{BodyReader, StreamingClient};
-use super::support::{Client, Setup, TestGateway, tls_connector};
+use super::support::{
+    BodyReader, Client, Setup, StreamingClient, TestGateway, tls_connector, tls_handshake,
+};
 
 /// Short limits, so the tests see them act.
 const LIMITS: &str = "[limits]\nrequest_headers_timeout_ms = 600\nidle_timeout_ms = 800\n";
@@ -34,18 +34,6 @@ async fn closed_within<S: tokio::io::AsyncRead + Unpin>(
         .await
         .ok()
         .map(|()| started.elapsed())
-}
-
-async fn tls_handshake(
-    addr: SocketAddr,
-    alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    tls_connector(alpn)
-        .connect(name, tcp)
-        .await
-        .expect("TLS handshake")
 }
 
 #[tokio::test]

@@ -135,7 +135,7 @@ async fn readyz_with_a_separate_backend() {
 
 #[tokio::test]
 async fn readyz_learns_of_a_dead_backend_from_the_first_call_that_finds_it() {
-    let mut backend = crate::backend_process::BackendProcess::start();
+    let mut backend = crate::support::BackendProcess::start().await;
     let endpoints = [format!("http://{}", backend.addr)];
     let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
     text.push_str(&crate::support::demo_upstream_tables(&endpoints, ""));

@@ -11,13 +11,9 @@
     clippy::indexing_slicing
 )]
 
-mod backend_process;
 // The binary's wiring of the demo services, so tests start gateways exactly as it does.
 #[path = "../../src/bin/h2gate/demo.rs"]
 mod embedded_demo;
-mod fake_backends;
-mod gateway_process;
-mod raw_h2;
 mod support;
 
 mod abuse;
@@ -32,7 +28,6 @@ mod isolation;
 mod listen_address;
 mod metadata;
 mod protocols;
-mod stream_client;
 mod streaming;
 mod trailers_only;
 mod unary;

@@ -2,20 +2,18 @@
 //! bidirectional streams over HTTP/2 and WebSocket (HTTP/1.1 and HTTP/2), mid-stream errors,
 //! cancellation on disconnect, and bounded buffering for slow readers.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use h2gate_demo::StreamProbe;
 
-use super::stream_client::{BodyReader, Feed, StreamingClient, websocket_h1, ws_next, ws_send};
-use super::support::{TestGateway, poll_until};
+use super::support::{
+    BodyReader, DemoBackend, Feed, StreamingClient, TestGateway, demo_proto_dir, poll_until,
+    websocket_h1, ws_next, ws_send,
+};
 
 const NDJSON: (&str, &str) = ("content-type", "application/x-ndjson");
 
@@ -319,22 +317,14 @@ async fn chunks_of_64_kib_pass_through() {
 struct ProbedSetup {
     gateway: TestGateway,
     probe: StreamProbe,
-    _stop: oneshot::Sender<()>,
+    _backend: DemoBackend,
 }
 
 async fn probed_setup() -> ProbedSetup {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
     let probe = StreamProbe::default();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let served = probe.clone();
-    tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        let _ = h2gate_demo::serve_with_probe(listener, shutdown, served).await;
-    });
-    let proto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
+    let backend = DemoBackend::start_with_probe(probe.clone()).await;
+    let addr = backend.addr;
+    let proto = demo_proto_dir();
     let text = format!(
         concat!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[demo]\nembedded = false\n\n",
@@ -348,7 +338,7 @@ async fn probed_setup() -> ProbedSetup {
     ProbedSetup {
         gateway,
         probe,
-        _stop: stop,
+        _backend: backend,
     }
 }
 

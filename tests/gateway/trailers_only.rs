@@ -10,8 +10,9 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::stream_client::{BodyReader, Feed, StreamingClient, ws_next};
-use super::support::{FakeAnswer, FakeBackend, TestGateway, assert_error};
+use super::support::{
+    BodyReader, FakeAnswer, FakeBackend, Feed, StreamingClient, TestGateway, assert_error, ws_next,
+};
 
 const NDJSON: (&str, &str) = ("content-type", "application/x-ndjson");
 

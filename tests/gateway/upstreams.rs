@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::support::{
     BackendCert, Client, CountingBackend, GREETER_RULES, HeldPort, Reply, TempFile, TestGateway,
-    assert_error, demo_upstream_tables,
+    assert_error, bind_loopback, demo_upstream_tables,
 };
 
 /// Serving threads of every gateway here: each may hold its own upstream connections.
@@ -428,7 +428,7 @@ async fn calls_during_a_backend_drain_go_to_its_replacement() {
 
 /// An HTTP/2 server that takes every call and never answers it.
 async fn mute_backend() -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = bind_loopback().await;
     let addr = listener.local_addr().expect("address");
     let task = tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {

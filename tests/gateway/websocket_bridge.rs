@@ -8,8 +8,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::stream_client::{websocket_h1, ws_next};
-use super::support::{Setup, TestGateway};
+use super::support::{Setup, TestGateway, websocket_h1, ws_next};
 
 #[tokio::test]
 async fn requests_and_replies_flow_independently() {

@@ -8,8 +8,10 @@
 use std::time::{Duration, Instant};
 
 use crate::abuse::{Baseline, Bystander, CLOSE_WITHIN, NEVER_READS, assert_goaway_and_close};
-use crate::gateway_process::GatewayProcess;
-use crate::raw_h2::{self, Flood, FloodEnd, FloodLimits, FrameReader, SocketOptions, code, hpack};
+use crate::support::GatewayProcess;
+use crate::support::raw_h2::{
+    self, Flood, FloodEnd, FloodLimits, FrameReader, SocketOptions, code, hpack,
+};
 
 /// Calls the well-behaved client must complete while the gateway works through a flood it has
 /// to read (one takes ~10-20 ms; the flood takes seconds).

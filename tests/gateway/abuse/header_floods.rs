@@ -8,8 +8,10 @@
 use std::time::{Duration, Instant};
 
 use crate::abuse::{Baseline, Bystander, CLOSE_WITHIN, assert_goaway_and_close};
-use crate::gateway_process::GatewayProcess;
-use crate::raw_h2::{self, Closing, Flood, FloodLimits, FrameWriter, SocketOptions, code, hpack};
+use crate::support::GatewayProcess;
+use crate::support::raw_h2::{
+    self, Closing, Flood, FloodLimits, FrameWriter, SocketOptions, code, hpack,
+};
 
 /// The largest frame payload the gateway accepts (SETTINGS_MAX_FRAME_SIZE default).
 const MAX_FRAME: usize = 16 * 1024;

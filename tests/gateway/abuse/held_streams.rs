@@ -1,9 +1,9 @@
 //! An attacker that opens many HTTP/2 streams and never lets one finish: uploads it starts are
 //! never ended, response bodies are never read and no flow-control window is ever returned, so
 //! whatever the gateway keeps for a stream stays kept until the attacker leaves. Framing and the
-//! gateway's protocol limits are the `h2` crate's business (unlike `crate::raw_h2`): these
-//! requests are legal, they just never end. Answers are tallied by status as they arrive, which
-//! reads the response heads only; the bodies stay unread.
+//! gateway's protocol limits are the `h2` crate's business (unlike `crate::support::raw_h2`):
+//! these requests are legal, they just never end. Answers are tallied by status as they
+//! arrive, which reads the response heads only; the bodies stay unread.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

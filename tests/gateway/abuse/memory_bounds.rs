@@ -27,8 +27,7 @@ use http::Method;
 
 use crate::abuse::held_streams::{Answers, HeldRequest, HeldStreams, Tally, open_held_streams};
 use crate::abuse::{Baseline, Bystander};
-use crate::gateway_process::GatewayProcess;
-use crate::support::DemoBackend;
+use crate::support::{DemoBackend, GatewayProcess};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;

@@ -1,9 +1,9 @@
 //! The gateway under known HTTP/2 and HTTP/1.1 attacks. Each test runs a real attacker
-//! (`crate::raw_h2` frames, or raw HTTP/1.1 bytes) against an `h2gate` child process while a
-//! well-behaved client keeps calling it, and holds three things: the well-behaved client is
-//! served during and after the attack, the gateway's memory stays bounded, and the attacker's
-//! connection is closed where the protocol allows it. Every attack loop is bounded in frames
-//! and in time, and talks to 127.0.0.1 only.
+//! (`crate::support::raw_h2` frames, or raw HTTP/1.1 bytes) against an `h2gate` child process
+//! while a well-behaved client keeps calling it, and holds three things: the well-behaved
+//! client is served during and after the attack, the gateway's memory stays bounded, and the
+//! attacker's connection is closed where the protocol allows it. Every attack loop is bounded
+//! in frames and in time, and talks to 127.0.0.1 only.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,9 +12,8 @@ use std::time::Duration;
 use http::StatusCode;
 use tokio::task::JoinHandle;
 
-use crate::gateway_process::GatewayProcess;
-use crate::raw_h2::{self, Closing, GoAway, SocketOptions};
-use crate::support::Client;
+use crate::support::raw_h2::{self, Closing, GoAway, SocketOptions};
+use crate::support::{Client, GatewayProcess};
 
 mod control_floods;
 mod header_floods;

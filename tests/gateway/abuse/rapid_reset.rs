@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use crate::abuse::{Baseline, Bystander, CLOSE_WITHIN, assert_goaway_and_close};
-use crate::gateway_process::GatewayProcess;
-use crate::raw_h2::{self, Closing, FloodLimits, SocketOptions, code, hpack};
+use crate::support::GatewayProcess;
+use crate::support::raw_h2::{self, Closing, FloodLimits, SocketOptions, code, hpack};
 
 /// Attacker connections, one after another, each with its own burst.
 const CONNECTIONS: usize = 6;

@@ -8,9 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::abuse::{Baseline, Bystander, NEVER_READS};
-use crate::gateway_process::GatewayProcess;
-use crate::raw_h2::{self, FrameReader, FrameWriter, hpack};
-use crate::support::DemoBackend;
+use crate::support::raw_h2::{self, FrameReader, FrameWriter, hpack};
+use crate::support::{DemoBackend, GatewayProcess};
 
 const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
 const MAX_WINDOW: u32 = 0x7fff_ffff;

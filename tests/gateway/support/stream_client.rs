@@ -13,7 +13,6 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -21,7 +20,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
-use super::support::{REQUEST_TIMEOUT, tls_connector};
+use super::http_client::REQUEST_TIMEOUT;
+use super::tls_client::tls_handshake;
 
 type FrameStream = Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>;
 pub type FeedBody = StreamBody<FrameStream>;
@@ -58,12 +58,7 @@ pub struct StreamingClient {
 
 impl StreamingClient {
     pub async fn connect(addr: SocketAddr) -> StreamingClient {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let name = ServerName::try_from("localhost").expect("name");
-        let tls = tls_connector(&[b"h2"])
-            .connect(name, tcp)
-            .await
-            .expect("TLS");
+        let tls = tls_handshake(addr, &[b"h2"]).await;
         let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
             .await
             .expect("h2 handshake");
@@ -138,12 +133,7 @@ pub async fn websocket_h1(
     addr: SocketAddr,
     path: &str,
 ) -> WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let name = ServerName::try_from("localhost").expect("name");
-    let tls = tls_connector(&[b"http/1.1"])
-        .connect(name, tcp)
-        .await
-        .expect("TLS");
+    let tls = tls_handshake(addr, &[b"http/1.1"]).await;
     let url = format!("wss://{addr}{path}");
     let (socket, response) = tokio_tungstenite::client_async(url, tls)
         .await

@@ -1,7 +1,9 @@
-//! Backends that fail below or beside gRPC, for the backend-fault tests: TCP servers that
-//! answer bytes that are not HTTP/2 or nothing at all, an address that black-holes connection
-//! attempts, and the demo services with one method answering a scripted, malformed reply (so
-//! every other call on the same backend stays healthy).
+//! Backends that are not the well-behaved demo, each on its own loopback port: an h2c server
+//! answering every request with whatever a test function returns ([`FakeBackend`]); TCP
+//! servers that answer bytes that are not HTTP/2 or nothing at all ([`RawBackend`]); an address
+//! that black-holes connection attempts ([`BlackHole`]); and the demo services with one method
+//! answering a scripted, malformed reply, so every other call on the same backend stays
+//! healthy ([`PatchedDemo`]). All are stopped, with their connections, when dropped.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,14 +12,66 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Incoming;
+use hyper::rt::bounds::Http2ServerConnExec;
+use hyper::service::HttpService;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
+
+use super::ports::bind_loopback;
+
+// ---------------------------------------------------------------------------------------------
+// A scripted h2c server
+
+/// What a [`FakeBackend`] answers: HTTP status, headers (a trailers-only answer when they carry
+/// `grpc-status`), body.
+pub type FakeAnswer = (u16, Vec<(String, String)>, Bytes);
+
+/// An h2c server that answers every request with whatever `answer` returns for the request's
+/// path and headers; stands in for backends that are not well-behaved gRPC servers.
+pub struct FakeBackend {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl FakeBackend {
+    pub async fn start(answer: fn(&str, &HeaderMap) -> FakeAnswer) -> Self {
+        let listener = bind_loopback().await;
+        let addr = listener.local_addr().expect("fake address");
+        let task = serve_h2c(listener, move || {
+            hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| async move {
+                    let (status, headers, body) = answer(request.uri().path(), request.headers());
+                    // Drain the request so the stream ends cleanly.
+                    let _ = request.into_body().collect().await;
+                    let mut response = hyper::Response::new(Full::new(body));
+                    *response.status_mut() =
+                        StatusCode::from_u16(status).expect("valid fake status");
+                    for (name, value) in headers {
+                        response.headers_mut().append(
+                            HeaderName::try_from(name).expect("fake header name"),
+                            HeaderValue::try_from(value).expect("fake header value"),
+                        );
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                },
+            )
+        });
+        Self { addr, task }
+    }
+}
+
+impl Drop for FakeBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Raw TCP backends
@@ -43,9 +97,7 @@ pub struct RawBackend {
 
 impl RawBackend {
     pub async fn start(behaviour: RawBehaviour) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind raw backend");
+        let listener = bind_loopback().await;
         let addr = listener.local_addr().expect("raw backend address");
         let task = tokio::spawn(async move {
             // Owned by this task, so aborting it closes every connection it accepted.
@@ -233,33 +285,6 @@ impl Scripted {
     }
 }
 
-/// One gRPC message frame: the flag byte (1: compressed), the length, the message.
-pub fn grpc_frame(flag: u8, message: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(message.len()).expect("test message fits a frame");
-    let mut frame = vec![flag];
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(message);
-    frame
-}
-
-/// The five-byte header of a message declaring `len` bytes, without the message.
-pub fn declared_frame(len: u32) -> Vec<u8> {
-    let mut header = vec![0];
-    header.extend_from_slice(&len.to_be_bytes());
-    header
-}
-
-/// A small, valid `demo.v1.User` message.
-pub fn encoded_user(user_id: &str) -> Vec<u8> {
-    use prost::Message as _;
-    h2gate_demo::pb::User {
-        user_id: user_id.to_owned(),
-        name: "Scripted".to_owned(),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
 /// The demo services over h2c, except that the gRPC methods in `patches` (by path, e.g.
 /// `/demo.v1.Greeter/SayHello`) answer their scripted reply.
 pub struct PatchedDemo {
@@ -269,44 +294,30 @@ pub struct PatchedDemo {
 
 impl PatchedDemo {
     pub async fn start(patches: Vec<(&'static str, Scripted)>) -> Self {
-        use hyper::server::conn::http2 as server_http2;
-
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind patched demo");
+        let listener = bind_loopback().await;
         let addr = listener.local_addr().expect("patched demo address");
         let patches = Arc::new(patches);
         let routes = h2gate_demo::routes();
-        let task = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                let patches = Arc::clone(&patches);
+        let task = serve_h2c(listener, move || {
+            let patches = Arc::clone(&patches);
+            let routes = routes.clone();
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let scripted = patches
+                    .iter()
+                    .find(|(path, _)| *path == request.uri().path())
+                    .map(|(_, reply)| reply.clone());
                 let routes = routes.clone();
-                let service = hyper::service::service_fn(
-                    move |request: hyper::Request<hyper::body::Incoming>| {
-                        let scripted = patches
-                            .iter()
-                            .find(|(path, _)| *path == request.uri().path())
-                            .map(|(_, reply)| reply.clone());
-                        let routes = routes.clone();
-                        async move {
-                            match scripted {
-                                Some(reply) => {
-                                    // Drained first, so the exchange ends as a real one would.
-                                    let _ = request.into_body().collect().await;
-                                    Ok::<_, Infallible>(reply.response())
-                                }
-                                None => routes.oneshot(request).await,
-                            }
+                async move {
+                    match scripted {
+                        Some(reply) => {
+                            // Drained first, so the exchange ends as a real one would.
+                            let _ = request.into_body().collect().await;
+                            Ok::<_, Infallible>(reply.response())
                         }
-                    },
-                );
-                connections.spawn(async move {
-                    let _ = server_http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                });
-            }
+                        None => routes.oneshot(request).await,
+                    }
+                }
+            })
         });
         Self { addr, task }
     }
@@ -316,4 +327,31 @@ impl Drop for PatchedDemo {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Accepts connections on `listener` and serves each over h2c (hyper's HTTP/2 server, no gRPC
+/// framework) with a service `service` makes for it, until the returned task is aborted.
+fn serve_h2c<S, B>(
+    listener: TcpListener,
+    service: impl Fn() -> S + Send + 'static,
+) -> JoinHandle<()>
+where
+    S: HttpService<Incoming, ResBody = B> + Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    TokioExecutor: Http2ServerConnExec<S::Future, B>,
+{
+    tokio::spawn(async move {
+        // Owned by this task, so aborting it closes every connection it accepted.
+        let mut connections = JoinSet::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(socket), service());
+            connections.spawn(async move {
+                let _ = connection.await;
+            });
+        }
+    })
 }

@@ -1,17 +1,26 @@
-//! The real `h2gate` binary as a child process on a temp config and an ephemeral port, for
-//! tests that measure what the gateway itself holds: its resident memory (VmRSS, and the peak
-//! VmHWM) and its open file descriptors, read from `/proc/<pid>`. A child's figures are free of
-//! the test process's own allocations and of the other tests running in parallel. The child is
-//! killed on drop, so a failing test leaves nothing running.
+//! The real `h2gate` binary as a child process, started on an ephemeral port and found by the
+//! address it logs, killed on drop so a failing test leaves nothing running.
+//!
+//! [`GatewayProcess`] runs `h2gate serve` on a temp config, for tests that measure what the
+//! gateway itself holds: its resident memory (VmRSS, and the peak VmHWM) and its open file
+//! descriptors, read from `/proc/<pid>`. A child's figures are free of the test process's own
+//! allocations and of the other tests running in parallel. [`BackendProcess`] runs
+//! `h2gate demo-backend`, so a test can kill a backend the way a crashing one dies. Tests that
+//! run the binary to completion (`check`, `routes`, `--help`) start it with [`h2gate_command`].
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{Client, Setup, TempFile, config_text};
+use tokio::sync::oneshot;
+
+use super::files::TempFile;
+use super::http_client::Client;
+use super::test_gateway::{Setup, config_text, demo_proto_dir};
+use super::waiting::poll_until;
 
 const BIN: &str = env!("CARGO_BIN_EXE_h2gate");
 /// A debug build compiles the demo protos at start-up; on a loaded machine that takes a while.
@@ -19,6 +28,58 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Log lines kept for failure messages.
 const LOG_TAIL: usize = 40;
 
+/// `h2gate args` run from the package root, logging at `warn` without colour; no stdin,
+/// stdout and stderr piped.
+pub fn h2gate_command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Reads a child's log on a thread of its own for the child's whole life (a full pipe would
+/// block its logging), handing every line to `each_line`; yields the address the child logs
+/// as `serving on ...` (it listens on an ephemeral port, which only the log tells).
+fn watch_log(
+    stderr: ChildStderr,
+    mut each_line: impl FnMut(String) + Send + 'static,
+) -> oneshot::Receiver<SocketAddr> {
+    let (found_tx, found_rx) = oneshot::channel::<SocketAddr>();
+    std::thread::spawn(move || {
+        let mut found_tx = Some(found_tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = serving_address(&line)
+                && let Some(tx) = found_tx.take()
+            {
+                let _ = tx.send(addr);
+            }
+            each_line(line);
+        }
+    });
+    found_rx
+}
+
+/// `... serving on http://127.0.0.1:PORT ...` → the address.
+fn serving_address(line: &str) -> Option<SocketAddr> {
+    let (_, rest) = line.split_once("serving on ")?;
+    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | ':' | '[' | ']')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway
+
+/// `h2gate serve` on a config of its own, read from a temp file.
 pub struct GatewayProcess {
     pub addr: SocketAddr,
     pub tls: bool,
@@ -62,7 +123,7 @@ impl GatewayProcess {
         server: &str,
         extra: &str,
     ) -> Self {
-        let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/proto");
+        let proto = demo_proto_dir();
         let text = format!(
             concat!(
                 "[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n{workers}\n{server}\n\n",
@@ -89,38 +150,22 @@ impl GatewayProcess {
     /// `h2gate serve` on exactly `text`, which must listen on port 0.
     pub async fn from_text(text: String, tls: bool) -> Self {
         let config = TempFile::new("process", "toml", &text);
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config"])
+        let mut child = h2gate_command(&["serve", "--config"])
             .arg(&config.path)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
             // Info shows h2's warnings about abusive peers in the failure tail.
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn h2gate serve");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (found_tx, found_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
         let lines = Arc::clone(&log);
-        // Drained for the child's whole life: a full pipe would block its logging.
-        std::thread::spawn(move || {
-            let mut found_tx = Some(found_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = serving_address(&line)
-                    && let Some(tx) = found_tx.take()
-                {
-                    let _ = tx.send(addr);
-                }
-                let mut lines = lines.lock().expect("log lock");
-                if lines.len() == LOG_TAIL {
-                    lines.pop_front();
-                }
-                lines.push_back(line);
+        let found_rx = watch_log(stderr, move |line| {
+            let mut lines = lines.lock().expect("log lock");
+            if lines.len() == LOG_TAIL {
+                lines.pop_front();
             }
+            lines.push_back(line);
         });
         let mut process = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -186,14 +231,13 @@ impl GatewayProcess {
     /// Waits until the gateway holds at most `limit` descriptors; the count last seen if it
     /// never does within `timeout`.
     pub async fn wait_for_fds_at_most(&self, limit: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let open = self.open_fds();
-            if open <= limit || Instant::now() >= deadline {
-                return open;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut open = self.open_fds();
+        let at_most = poll_until(timeout, || {
+            open = self.open_fds();
+            std::future::ready((open <= limit).then_some(open))
+        })
+        .await;
+        at_most.unwrap_or(open)
     }
 
     fn status_kib(&self, field: &str) -> u64 {
@@ -219,12 +263,43 @@ impl Drop for GatewayProcess {
 /// loop, so "others are still served" is tested where it is hardest.
 const ONE_WORKER: &str = "workers = 1";
 
-/// `... h2gate serving on http://127.0.0.1:PORT ...` → the address.
-fn serving_address(line: &str) -> Option<SocketAddr> {
-    let (_, rest) = line.split_once("serving on ")?;
-    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | ':' | '[' | ']')))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+// ---------------------------------------------------------------------------------------------
+// A demo backend
+
+/// `h2gate demo-backend` on an ephemeral loopback port, for a test to kill the way a crashing
+/// backend dies: SIGKILL, the kernel closing its sockets mid-call.
+pub struct BackendProcess {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl BackendProcess {
+    /// Starts `h2gate demo-backend`; returns once it has logged the address it serves on.
+    pub async fn start() -> Self {
+        let mut child = h2gate_command(&["demo-backend", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn h2gate demo-backend");
+        let stderr = child.stderr.take().expect("demo-backend stderr");
+        let address = watch_log(stderr, |_| {});
+        let addr = tokio::time::timeout(Duration::from_secs(30), address)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .expect("demo-backend logs the address it listens on");
+        Self { addr, child }
+    }
+
+    /// SIGKILL: no GOAWAY, no graceful end, just closed sockets.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BackendProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
