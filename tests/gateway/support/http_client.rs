@@ -18,9 +18,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use super::tls_client::tls_handshake_over;
-
-/// No single request in this suite may take longer (the slowest legitimate one sleeps ~1 s).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+use super::waiting::REQUEST_TIMEOUT;
 
 enum Sender {
     H1(Mutex<http1::SendRequest<Full<Bytes>>>),

@@ -20,8 +20,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
-use super::http_client::REQUEST_TIMEOUT;
 use super::tls_client::tls_handshake;
+use super::waiting::REQUEST_TIMEOUT;
 
 type FrameStream = Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>;
 pub type FeedBody = StreamBody<FrameStream>;

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::http_client::REQUEST_TIMEOUT;
+use super::waiting::REQUEST_TIMEOUT;
 
 /// Accepts whatever certificate the gateway presents (it generates a self-signed one), but
 /// still checks the handshake signatures, so the TLS session is real. Test-only.
