@@ -15,6 +15,9 @@ pub mod config;
 pub mod descriptors;
 pub mod embedded;
 pub mod errors;
+// The stable entry points of the fuzz targets in fuzz/; not part of the gateway's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod health;
 pub mod listener;
