@@ -14,6 +14,9 @@
 pub mod cli;
 pub mod config;
 pub mod embedded;
+// The stable entry points of the fuzz targets in fuzz/; not part of the gateway's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod internals;
 pub mod server;
 

@@ -71,6 +71,11 @@ impl Transcoder {
         .map_err(|err| GatewayError::internal(err.to_string()))
     }
 
+    /// Every loaded type (the fuzz targets look their messages up here).
+    pub fn pool(&self) -> &DescriptorPool {
+        &self.pool
+    }
+
     /// A backend's non-OK status as the gateway's error, its details rendered as JSON.
     pub fn status_error(&self, status: &tonic::Status) -> GatewayError {
         GatewayError::from_status(status, &self.pool, &self.serialize)
