@@ -307,6 +307,34 @@ fn what_only_the_general_path_handles_is_declined() {
     assert!(direct(&descriptor, &[], true, false).is_some());
 }
 
+#[test]
+fn a_key_wider_than_32_bits_is_declined() {
+    let descriptor = message(PLAIN);
+    // Field number 2^31 + 1 (a u32, but its key is not): no protobuf decoder accepts it.
+    let mut bytes = Vec::new();
+    prost::encoding::encode_varint(((1u64 << 31) + 1) << 3, &mut bytes);
+    bytes.push(0x00);
+    let options = SerializeOptions::new();
+    assert!(render_response(&descriptor, None, &bytes, &options, false).is_err());
+    assert_eq!(direct(&descriptor, &bytes, true, false), None);
+}
+
+#[test]
+fn a_string_sent_twice_is_declined_when_an_earlier_one_is_not_utf8() {
+    let descriptor = message(PLAIN);
+    let cases: [&[u8]; 2] = [
+        // name: "\xff", then "a".
+        &[0x0a, 0x01, 0xff, 0x0a, 0x01, b'a'],
+        // choice_text (a oneof member): "\xff", then "b".
+        &[0xca, 0x01, 0x01, 0xff, 0xca, 0x01, 0x01, b'b'],
+    ];
+    let options = SerializeOptions::new();
+    for bytes in cases {
+        assert!(render_response(&descriptor, None, bytes, &options, false).is_err());
+        assert_eq!(direct(&descriptor, bytes, true, false), None, "{bytes:?}");
+    }
+}
+
 /// `counts` entries (`map<string, int32>`, field 1) for keys `k0`, `k1`, ...
 fn count_entries(keys: impl Iterator<Item = usize>) -> Vec<u8> {
     let mut bytes = Vec::new();

@@ -37,6 +37,14 @@ pub(super) fn scan<'a>(writer: &MessageWriter, mut bytes: &'a [u8]) -> Option<Ve
         if !wire_type_fits(writer_field, value) {
             return None;
         }
+        // Every string sent is checked, not only the last one (the one written): the general
+        // path refuses the reply if any is not UTF-8.
+        if let (ValueKind::String, None, Raw::Bytes(text)) =
+            (&writer_field.kind, &writer_field.map_key, value)
+            && std::str::from_utf8(text).is_err()
+        {
+            return None;
+        }
         if let ValueKind::Message(_) | ValueKind::Timestamp = writer_field.kind
             && !writer_field.repeated
             && !singular_messages.insert(field)
@@ -88,7 +96,11 @@ impl IndexSet {
 /// The next field's number (never 0) and value; `None` for groups and malformed bytes.
 pub(super) fn field_value<'a>(bytes: &mut &'a [u8]) -> Option<(u32, Raw<'a>)> {
     let key = varint(bytes)?;
-    let number = u32::try_from(key >> 3).ok().filter(|&n| n != 0)?;
+    // A key is 32 bits on the wire (prost refuses a larger one), so field numbers end at 2^29.
+    let number = u32::try_from(key)
+        .ok()
+        .map(|key| key >> 3)
+        .filter(|&n| n != 0)?;
     let value = match key & 7 {
         0 => Raw::Varint(varint(bytes)?),
         1 => Raw::Fixed64(u64::from_le_bytes(take(bytes, 8)?.try_into().ok()?)),
