@@ -335,6 +335,21 @@ fn a_string_sent_twice_is_declined_when_an_earlier_one_is_not_utf8() {
     }
 }
 
+#[test]
+fn a_map_entry_with_its_key_or_value_sent_twice_is_declined() {
+    let descriptor = message("test.v1.WithMaps");
+    // counts (`map<string, int32>`, field 1): the first key is not UTF-8, the second is; the
+    // general path refuses the entry, so the direct writer must not write the second.
+    let key_twice = [0x0a, 0x08, 0x0a, 0x01, 0xff, 0x0a, 0x01, b'k', 0x10, 0x01];
+    let options = SerializeOptions::new();
+    assert!(render_response(&descriptor, None, &key_twice, &options, false).is_err());
+    assert_eq!(direct(&descriptor, &key_twice, true, false), None);
+    // A value sent twice: valid protobuf (the last wins), left to the general path.
+    let value_twice = [0x0a, 0x07, 0x0a, 0x01, b'k', 0x10, 0x01, 0x10, 0x02];
+    assert_eq!(direct(&descriptor, &value_twice, true, false), None);
+    assert!(render_response(&descriptor, None, &value_twice, &options, false).is_ok());
+}
+
 /// `counts` entries (`map<string, int32>`, field 1) for keys `k0`, `k1`, ...
 fn count_entries(keys: impl Iterator<Item = usize>) -> Vec<u8> {
     let mut bytes = Vec::new();

@@ -211,9 +211,12 @@ pub(super) fn write_map(
         };
         let (mut key, mut value) = (None, None);
         while !bytes.is_empty() {
+            // A key or value sent twice within one entry (the later wins, and the earlier
+            // must still be valid; a message value merges) is left to the general path.
             match field_value(&mut bytes)? {
-                (1, raw) => key = Some(raw),
-                (2, raw) => value = Some(raw),
+                (1, raw) if key.is_none() => key = Some(raw),
+                (2, raw) if value.is_none() => value = Some(raw),
+                (1 | 2, _) => return None,
                 _ => {}
             }
         }
