@@ -38,14 +38,8 @@ impl EmbeddedBackend {
     /// The upstream entry for this backend listening at `endpoint`. Timeouts are generous: the
     /// demo has calls that sleep or stream slowly on request.
     pub fn upstream_config(&self, endpoint: &str) -> UpstreamConfig {
-        UpstreamConfig {
-            name: self.name.to_owned(),
-            endpoints: vec![endpoint.to_owned()],
-            services: self.services.iter().map(|&s| s.to_owned()).collect(),
-            timeout_ms: 15_000,
-            stream_idle_timeout_ms: 300_000,
-            ca_cert: None,
-        }
+        let services = self.services.iter().map(|&s| s.to_owned()).collect();
+        UpstreamConfig::new(self.name, vec![endpoint.to_owned()], services)
     }
 }
 

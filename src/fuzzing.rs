@@ -256,7 +256,7 @@ impl Fixture {
         };
         let _ = BusinessCodes::with_overrides(config.errors.codes.clone());
         let _ = HeaderForwarding::new(&config.metadata.forward_headers);
-        let _ = upstream::health_table(&config.upstreams);
+        let _ = upstream::registry(&config.upstreams);
         if !config.http_rules.is_empty() {
             let (rules, _) =
                 rule_sources::collect(self.plan.transcoder.pool(), &config.http_rules, &[]);
@@ -331,18 +331,15 @@ impl UpstreamFixture {
             .map_err(|err| err.to_string())?;
         let address = listener.local_addr().map_err(|err| err.to_string())?;
         runtime.spawn(serve(listener, Arc::clone(&script)));
-        let config = UpstreamConfig {
-            name: "fuzz".into(),
-            endpoints: vec![format!("http://{address}")],
-            services: vec!["*".into()],
-            timeout_ms: 5_000,
-            stream_idle_timeout_ms: 5_000,
-            ca_cert: None,
-        };
+        let mut config =
+            UpstreamConfig::new("fuzz", vec![format!("http://{address}")], vec!["*".into()]);
+        config.timeout_ms = 5_000;
+        config.stream_idle_timeout_ms = 5_000;
+        // One endpoint is never ejected anyway; scripted errors must not change how it is used.
+        config.outlier.enabled = false;
         let configs = [config];
-        let health = upstream::health_table(&configs).map_err(|err| err.to_string())?;
-        let upstreams = Upstreams::connect(&configs, &health, MAX_RESPONSE_BYTES)
-            .map_err(|err| err.to_string())?;
+        let registry = upstream::registry(&configs).map_err(|err| err.to_string())?;
+        let upstreams = Upstreams::new(&registry, MAX_RESPONSE_BYTES);
         Ok(Self {
             runtime,
             upstreams,

@@ -3,7 +3,9 @@
 //! Readiness is about the gateway, not its backends: it is 503 while starting or draining,
 //! and 200 otherwise even if some upstream is down (that upstream's routes fail with 503 on
 //! their own), so one dead backend does not take the whole gateway out of rotation. The body
-//! still lists every endpoint's reachability for operators.
+//! still lists every upstream's endpoints for operators: each one's state (idle, connecting,
+//! ready, backing_off, ejected, unhealthy), its reachability as the probe last saw it, and the
+//! `dns://` name it was discovered by.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -14,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::upstream::HealthTable;
+use crate::upstream::{Reachability, Registry, State as EndpointState, UpstreamEntry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -27,11 +29,11 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Readiness {
     phase: AtomicU8,
-    upstreams: HealthTable,
+    upstreams: Registry,
 }
 
 impl Readiness {
-    pub fn new(upstreams: HealthTable) -> Arc<Self> {
+    pub fn new(upstreams: Registry) -> Arc<Self> {
         Arc::new(Self {
             phase: AtomicU8::new(Phase::Starting as u8),
             upstreams,
@@ -60,18 +62,7 @@ pub async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
     let upstreams: Vec<_> = readiness
         .upstreams
         .iter()
-        .map(|upstream| {
-            let endpoints: Vec<_> = upstream
-                .endpoints
-                .iter()
-                .map(|e| json!({"endpoint": e.uri, "reachability": e.reachability()}))
-                .collect();
-            let reachable = upstream
-                .endpoints
-                .iter()
-                .any(|e| e.reachability() == crate::upstream::Reachability::Reachable);
-            json!({"name": upstream.name, "reachable": reachable, "endpoints": endpoints})
-        })
+        .map(|u| upstream_view(u))
         .collect();
     let (status, label) = match phase {
         Phase::Serving => (StatusCode::OK, "ready"),
@@ -83,4 +74,49 @@ pub async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
         Json(json!({"status": label, "upstreams": upstreams})),
     )
         .into_response()
+}
+
+#[derive(serde::Serialize)]
+struct UpstreamView {
+    name: String,
+    /// Whether any endpoint answered the reachability probe or a connection attempt.
+    reachable: bool,
+    /// Counted only where a circuit breaker (`max_in_flight`) needs the count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_flight: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_in_flight: Option<usize>,
+    endpoints: Vec<EndpointView>,
+}
+
+#[derive(serde::Serialize)]
+struct EndpointView {
+    endpoint: String,
+    state: EndpointState,
+    reachability: Reachability,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discovered_by: Option<String>,
+}
+
+fn upstream_view(upstream: &UpstreamEntry) -> UpstreamView {
+    let set = upstream.endpoints();
+    let endpoints: Vec<_> = set
+        .endpoints
+        .iter()
+        .map(|e| EndpointView {
+            endpoint: e.uri.clone(),
+            state: e.state(),
+            reachability: e.reachability(),
+            discovered_by: e.discovered_by.clone(),
+        })
+        .collect();
+    UpstreamView {
+        name: upstream.name.to_string(),
+        reachable: endpoints
+            .iter()
+            .any(|e| e.reachability == Reachability::Reachable),
+        in_flight: upstream.max_in_flight.map(|_| upstream.in_flight()),
+        max_in_flight: upstream.max_in_flight,
+        endpoints,
+    }
 }

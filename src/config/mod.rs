@@ -6,12 +6,14 @@
 
 mod file;
 mod sections;
+mod upstream;
 
 pub use file::{ConfigError, load, parse};
 pub use sections::{
     Config, DemoConfig, DescriptorsConfig, ErrorsConfig, LimitsConfig, MetadataConfig,
-    RoutingConfig, ServerConfig, UpstreamConfig,
+    RoutingConfig, ServerConfig,
 };
+pub use upstream::{Balance, HealthCheckConfig, OutlierConfig, UpstreamConfig};
 
 /// The configuration compiled into the binary: what `h2gate serve` runs when no config file exists.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/gateway.toml");

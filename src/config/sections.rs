@@ -9,6 +9,8 @@ use serde::Deserialize;
 use crate::routing::{HttpRuleSpec, MultiSegmentDecoding};
 use crate::transcoding::JsonOptions;
 
+use super::upstream::UpstreamConfig;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -141,34 +143,6 @@ pub struct MetadataConfig {
     pub forward_headers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamConfig {
-    pub name: String,
-    /// `http://host:port` (h2c) or `https://host:port` (TLS).
-    pub endpoints: Vec<String>,
-    /// Full service names, or `"*"` for every service no other upstream names.
-    pub services: Vec<String>,
-    /// Deadline of a unary call (a shorter client `Grpc-Timeout` wins).
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Streaming calls have no overall deadline; they end when the backend sends nothing for
-    /// this long (and, for client streams, takes this long to answer after the upload ends).
-    #[serde(default = "default_stream_idle_timeout_ms")]
-    pub stream_idle_timeout_ms: u64,
-    /// PEM CA bundle to verify `https://` endpoints; the system roots when absent.
-    #[serde(default)]
-    pub ca_cert: Option<PathBuf>,
-}
-
-fn default_timeout_ms() -> u64 {
-    15_000
-}
-
-fn default_stream_idle_timeout_ms() -> u64 {
-    300_000
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ErrorsConfig {
@@ -222,26 +196,7 @@ impl Config {
             if !names.insert(name) {
                 return Err(format!("upstream {name:?} is defined twice"));
             }
-            if upstream.endpoints.is_empty() {
-                return Err(format!("upstream {name:?} has no endpoints"));
-            }
-            if let Some(bad) = upstream
-                .endpoints
-                .iter()
-                .find(|e| !(e.starts_with("http://") || e.starts_with("https://")))
-            {
-                return Err(format!(
-                    "upstream {name:?}: endpoint {bad:?} must start with http:// (h2c) or https:// (TLS)"
-                ));
-            }
-            if upstream.services.is_empty() {
-                return Err(format!("upstream {name:?} serves no services"));
-            }
-            if upstream.timeout_ms == 0 || upstream.stream_idle_timeout_ms == 0 {
-                return Err(format!(
-                    "upstream {name:?}: timeout_ms and stream_idle_timeout_ms must be > 0"
-                ));
-            }
+            upstream.validate()?;
         }
         Ok(())
     }

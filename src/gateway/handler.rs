@@ -16,8 +16,9 @@ use crate::errors::GatewayError;
 use crate::listener::{ClientConnection, HeldUntilSent, StreamReservation};
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
-use crate::upstream::CallSetup;
+use crate::transcoding::RequestSide;
 use crate::upstream::metadata::grpc_timeout;
+use crate::upstream::{CallPermit, CallSetup};
 
 /// The fallback handler for every path that is not a built-in endpoint.
 pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
@@ -53,9 +54,13 @@ fn reserve_stream(parts: &Parts) -> Result<Option<StreamReservation>, GatewayErr
         .map_err(|full| GatewayError::overloaded(full.to_string()))
 }
 
-/// `response` keeping `reservation` until it has been sent.
-fn held_while_sent(mut response: Response, reservation: Option<StreamReservation>) -> Response {
-    if let Some(reservation) = reservation {
+/// `response` keeping `held` (a stream's buffer reservation, a circuit breaker's place) until
+/// it has been sent.
+fn held_while_sent(
+    mut response: Response,
+    held: Option<impl std::any::Any + Send + Sync>,
+) -> Response {
+    if let Some(reservation) = held {
         response
             .extensions_mut()
             .insert(HeldUntilSent::new(reservation));
@@ -84,7 +89,20 @@ impl Gateway {
             .plan
             .transcoder
             .request(Arc::clone(&route.rules), bindings, parts);
-        let call = self.call_setup(&route, parts)?;
+        let (call, permit) = self.call_setup(&route, parts)?;
+        let response = self.call(parts, body, websocket, (route, request), call);
+        Ok(held_while_sent(response.await?, permit))
+    }
+
+    /// The call on its path: unary, streaming, or a WebSocket bridge.
+    async fn call(
+        self: Arc<Self>,
+        parts: &mut Parts,
+        body: Body,
+        websocket: bool,
+        (route, request): (Arc<Route>, RequestSide),
+        call: CallSetup,
+    ) -> Result<Response, GatewayError> {
         let reservation = match (websocket, route.kind) {
             (false, CallKind::Unary) => None,
             _ => reserve_stream(parts)?,
@@ -166,11 +184,24 @@ impl Gateway {
         }
     }
 
-    fn call_setup(&self, route: &Route, parts: &Parts) -> Result<CallSetup, GatewayError> {
+    /// How to reach the backend, and the call's place under its upstream's `max_in_flight`
+    /// (the circuit breaker: open, the call gets 503 at once).
+    fn call_setup(
+        &self,
+        route: &Route,
+        parts: &Parts,
+    ) -> Result<(CallSetup, Option<CallPermit>), GatewayError> {
         let upstream = self
             .upstreams
             .get(route.upstream)
             .ok_or_else(|| GatewayError::internal("route points at a missing upstream"))?;
+        let entry = upstream.entry();
+        let permit = entry.admit().map_err(|max| {
+            GatewayError::overloaded(format!(
+                "upstream {:?} has {max} calls in flight (its max_in_flight); retry shortly",
+                &*entry.name
+            ))
+        })?;
         let deadline = match grpc_timeout(&parts.headers) {
             Ok(Some(asked)) => asked.min(upstream.timeout),
             Ok(None) => upstream.timeout,
@@ -180,7 +211,7 @@ impl Gateway {
             .extensions
             .get::<Arc<ClientConnection>>()
             .map(|client| client.peer_ip());
-        Ok(CallSetup {
+        let call = CallSetup {
             upstream: upstream.balancer.clone(),
             grpc_path: route.grpc_path.clone(),
             metadata: self.plan.forwarding.request_metadata(
@@ -192,6 +223,7 @@ impl Gateway {
             deadline,
             idle_timeout: upstream.stream_idle_timeout,
             client: parts.extensions.get::<Arc<ClientConnection>>().cloned(),
-        })
+        };
+        Ok((call, permit))
     }
 }

@@ -56,7 +56,8 @@ pub struct RunningGateway {
     pub cert_source: Option<CertSource>,
     pub readiness: Arc<Readiness>,
     workers: Workers,
-    prober: JoinHandle<()>,
+    /// The reachability probe and the health checkers.
+    background: Vec<JoinHandle<()>>,
     embedded: Option<RunningBackend>,
 }
 
@@ -97,13 +98,13 @@ pub async fn start(
     };
     let endpoint = running.as_ref().map(|(_, endpoint)| endpoint.as_str());
     let plan = Plan::build(config, embedded.map(|b| (b, endpoint))).map_err(StartError::Invalid)?;
-    let health = upstream::health_table(&plan.upstreams)?;
+    let registry = upstream::registry(&plan.upstreams)?;
     let (acceptor, cert_source) = match listener_tls(config)? {
         Some((tls, source)) => (Some(TlsAcceptor::from(tls)), Some(source)),
         None => (None, None),
     };
 
-    let readiness = Readiness::new(Arc::clone(&health));
+    let readiness = Readiness::new(Arc::clone(&registry));
     let tls = acceptor.is_some();
     let spec = WorkerSpec {
         plan: Arc::new(plan),
@@ -117,13 +118,14 @@ pub async fn start(
         body_buffer_limit: usize::try_from(config.limits.per_connection_buffer_limit_bytes)
             .unwrap_or(usize::MAX)
             .max(config.server.max_body_bytes),
-        health: Arc::clone(&health),
+        registry: Arc::clone(&registry),
         max_response_bytes: config.limits.max_response_bytes,
         in_flight: InFlightLimit::new(config.limits.max_in_flight, workers),
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     };
     let workers = Workers::start(listeners, spec).await?;
-    let prober = upstream::spawn_prober(health);
+    let mut background = upstream::spawn_health_checks(&registry);
+    background.push(upstream::spawn_prober(registry));
     readiness.set(Phase::Serving);
     Ok(RunningGateway {
         local_addr,
@@ -131,7 +133,7 @@ pub async fn start(
         cert_source,
         readiness,
         workers,
-        prober,
+        background,
         embedded: running.map(|(backend, _)| backend),
     })
 }
@@ -148,11 +150,7 @@ pub fn check_files(config: &Config) -> Vec<String> {
         problems.push(err.to_string());
     }
     for upstream in &config.upstreams {
-        let upstreams = std::slice::from_ref(upstream);
-        let connected = upstream::health_table(upstreams).and_then(|health| {
-            upstream::Upstreams::connect(upstreams, &health, config.limits.max_response_bytes)
-        });
-        if let Err(err) = connected {
+        if let Err(err) = upstream::registry(std::slice::from_ref(upstream)) {
             problems.push(err.to_string());
         }
     }
@@ -223,7 +221,7 @@ impl RunningGateway {
     pub async fn shutdown(mut self) {
         self.readiness.set(Phase::Draining);
         self.workers.drain().await;
-        self.prober.abort();
+        self.background.iter().for_each(JoinHandle::abort);
         if let Some(mut backend) = self.embedded.take() {
             if let Some(stop) = backend.stop.take() {
                 let _ = stop.send(());
@@ -242,7 +240,7 @@ impl RunningGateway {
 impl Drop for RunningGateway {
     fn drop(&mut self) {
         self.workers.abort();
-        self.prober.abort();
+        self.background.iter().for_each(JoinHandle::abort);
     }
 }
 

@@ -22,7 +22,7 @@ use crate::health::Readiness;
 use crate::listener::{
     self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget, WorkerTurn,
 };
-use crate::upstream::{HealthTable, Upstreams};
+use crate::upstream::{Registry, Upstreams};
 
 /// What every worker serves, and how.
 #[derive(Clone)]
@@ -39,7 +39,7 @@ pub struct WorkerSpec {
     pub budget: Arc<MemoryBudget>,
     pub body_buffer_limit: usize,
     /// Every endpoint's reachability, which the workers' connections report to.
-    pub health: HealthTable,
+    pub registry: Registry,
     pub max_response_bytes: usize,
     /// `max_in_flight`, counted across every worker.
     pub in_flight: Arc<InFlightLimit>,
@@ -144,8 +144,7 @@ fn run(
                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
             let listener = TcpListener::from_std(socket)
                 .map_err(|source| StartError::Bind { addr, source })?;
-            let upstreams =
-                Upstreams::connect(&spec.plan.upstreams, &spec.health, spec.max_response_bytes)?;
+            let upstreams = Upstreams::new(&spec.registry, spec.max_response_bytes);
             Ok((listener, upstreams))
         };
         let (listener, upstreams) = match setup() {

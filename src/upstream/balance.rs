@@ -1,61 +1,242 @@
-//! Choosing an endpoint: power of two choices by calls in flight. tower's `Balance` does the
-//! same but needs exclusive access per call, which means a `Buffer` task between every request
-//! and the balancer, the very hop the per-worker connections exist to avoid; with one worker
-//! per thread the choice is two atomic loads.
+//! Choosing an endpoint for a call, per worker. Only endpoints that are ready take calls while
+//! any is; then those still connecting or never tried; and when every endpoint is out
+//! (unhealthy, ejected, backing off), all of them (panic mode, as Envoy does: better some
+//! calls fail than all). Among the candidates the upstream's `balance` decides:
+//!
+//! - `latency` (default): power of two choices by peak-EWMA latency × (calls in flight + 1);
+//! - `least_request`: power of two choices by calls in flight;
+//! - `round_robin`: each in turn.
+//!
+//! tower's `Balance` does the same but needs exclusive access per call, which means a
+//! `Buffer` task between every request and the balancer, the very hop the per-worker
+//! connections exist to avoid. The healthy path costs a lock-free look at two endpoints.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use super::endpoint::Endpoint;
+use super::endpoint_life::State;
+use super::registry::UpstreamEntry;
+use super::shared_endpoint::SharedEndpoint;
+use crate::config::Balance;
 
-/// One worker's connections to one upstream's endpoints.
+/// One worker's view of one upstream: its endpoints as this worker connects to them.
 #[derive(Clone)]
-pub struct Balancer {
-    endpoints: Arc<[Endpoint]>,
+pub struct Balancer(Arc<Inner>);
+
+struct Inner {
+    entry: Arc<UpstreamEntry>,
+    set: Mutex<Arc<WorkerSet>>,
     /// The largest reply message accepted from these endpoints.
     max_response_bytes: usize,
     /// xorshift state; races between calls only make it more random.
-    random: Arc<AtomicU64>,
+    random: AtomicU64,
+    turn: AtomicUsize,
+}
+
+/// The upstream's endpoint set as of `generation`, with this worker's side of each.
+struct WorkerSet {
+    generation: u64,
+    endpoints: Vec<Arc<Endpoint>>,
+}
+
+/// The endpoint to try first and, when there is one, another to fall back on if the first
+/// cannot be connected (nothing was sent, so nothing repeats).
+pub struct Pick {
+    pub first: Arc<Endpoint>,
+    pub fallback: Option<Arc<Endpoint>>,
 }
 
 impl Balancer {
-    pub fn new(endpoints: Vec<Endpoint>, max_response_bytes: usize) -> Self {
-        Self {
-            endpoints: endpoints.into(),
+    pub fn new(entry: Arc<UpstreamEntry>, max_response_bytes: usize) -> Self {
+        let (generation, endpoints) = follow_set(&entry, &[], Endpoint::new);
+        let set = WorkerSet {
+            generation,
+            endpoints,
+        };
+        Self(Arc::new(Inner {
+            entry,
+            set: Mutex::new(Arc::new(set)),
             max_response_bytes,
-            random: Arc::new(AtomicU64::new(0x9E37_79B9_7F4A_7C15)),
-        }
+            random: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+            turn: AtomicUsize::new(0),
+        }))
     }
 
-    /// The endpoint to try first and, with two or more, another to fall back on if it
-    /// cannot be reached: two picked at random, the less loaded first. `None` only for an
-    /// upstream without endpoints, which start-up refuses.
-    pub fn choose(&self) -> Option<(&Endpoint, Option<&Endpoint>)> {
-        let n = self.endpoints.len();
-        if n < 2 {
-            return self.endpoints.first().map(|only| (only, None));
-        }
-        let r = self.next_random();
-        let a = (r % n as u64) as usize;
-        let b = (a + 1 + ((r >> 32) % (n as u64 - 1)) as usize) % n;
-        let (a, b) = (self.endpoints.get(a)?, self.endpoints.get(b)?);
-        Some(if b.load() < a.load() {
-            (b, Some(a))
-        } else {
-            (a, Some(b))
-        })
+    pub fn entry(&self) -> &Arc<UpstreamEntry> {
+        &self.0.entry
     }
 
     pub fn max_response_bytes(&self) -> usize {
-        self.max_response_bytes
+        self.0.max_response_bytes
+    }
+
+    /// Picks for one call; `avoid` (a retry's previous endpoint) is passed over when another
+    /// candidate exists. `None` only while an upstream has no endpoints at all (a DNS name
+    /// that resolved to nothing yet).
+    pub fn choose(&self, avoid: Option<&Arc<Endpoint>>) -> Option<Pick> {
+        let set = self.current();
+        let all = &set.endpoints;
+        if let [only] = all.as_slice() {
+            return Some(Pick {
+                first: Arc::clone(only),
+                fallback: None,
+            });
+        }
+        if avoid.is_none()
+            && let Some(pick) = self.fast_pick(all)
+        {
+            return Some(pick);
+        }
+        self.careful_pick(all, avoid)
+    }
+
+    /// Two endpoints picked at random (or the next in turn), when they are ready: the
+    /// healthy case, without looking at the others.
+    fn fast_pick(&self, all: &[Arc<Endpoint>]) -> Option<Pick> {
+        let n = all.len();
+        if self.0.entry.balance == Balance::RoundRobin {
+            let at = self.0.turn.fetch_add(1, Ordering::Relaxed) % n;
+            let first = all.get(at)?;
+            let next = all.get((at + 1) % n)?;
+            let ready = first.shared.state() == State::Ready;
+            return ready.then(|| Pick {
+                first: Arc::clone(first),
+                fallback: (next.shared.state() == State::Ready).then(|| Arc::clone(next)),
+            });
+        }
+        let (a, b) = self.two_of(n);
+        let (a, b) = (all.get(a)?, all.get(b)?);
+        let ready = a.shared.state() == State::Ready && b.shared.state() == State::Ready;
+        ready.then(|| self.better_first(a, b))
+    }
+
+    /// Looks at every endpoint: ready ones first, then those not tried or connecting, then
+    /// (panic mode) all. Endpoints idle while others are ready are connected in the
+    /// background, so that they rejoin without a call waiting on them.
+    fn careful_pick(&self, all: &[Arc<Endpoint>], avoid: Option<&Arc<Endpoint>>) -> Option<Pick> {
+        let mut ready = Vec::new();
+        let mut untried = Vec::new();
+        for endpoint in all {
+            match endpoint.shared.state() {
+                State::Ready => ready.push(endpoint),
+                State::Idle | State::Connecting => untried.push(endpoint),
+                State::BackingOff | State::Ejected | State::Unhealthy => {}
+            }
+        }
+        if !ready.is_empty() {
+            warm_in_background(&untried);
+        }
+        let all_refs: Vec<&Arc<Endpoint>> = all.iter().collect();
+        let mut candidates = [ready, untried, all_refs]
+            .into_iter()
+            .find(|list| !list.is_empty())?;
+        if let Some(avoid) = avoid
+            && candidates.len() > 1
+        {
+            candidates.retain(|e| !Arc::ptr_eq(e, avoid));
+        }
+        match candidates.as_slice() {
+            [] => None,
+            [only] => Some(Pick {
+                first: Arc::clone(only),
+                fallback: None,
+            }),
+            list if self.0.entry.balance == Balance::RoundRobin => {
+                let at = self.0.turn.fetch_add(1, Ordering::Relaxed) % list.len();
+                Some(Pick {
+                    first: Arc::clone(list.get(at)?),
+                    fallback: list.get((at + 1) % list.len()).map(|e| Arc::clone(e)),
+                })
+            }
+            list => {
+                let (a, b) = self.two_of(list.len());
+                Some(self.better_first(list.get(a)?, list.get(b)?))
+            }
+        }
+    }
+
+    /// The cheaper of two endpoints first, by the upstream's policy.
+    fn better_first(&self, a: &Arc<Endpoint>, b: &Arc<Endpoint>) -> Pick {
+        let b_first = match self.0.entry.balance {
+            Balance::Latency => {
+                let now = Instant::now();
+                b.latency.cost(now, b.load()) < a.latency.cost(now, a.load())
+            }
+            Balance::LeastRequest | Balance::RoundRobin => b.load() < a.load(),
+        };
+        let (first, second) = if b_first { (b, a) } else { (a, b) };
+        Pick {
+            first: Arc::clone(first),
+            fallback: Some(Arc::clone(second)),
+        }
+    }
+
+    /// Two different indices below `n` (n ≥ 2), at random.
+    fn two_of(&self, n: usize) -> (usize, usize) {
+        let r = self.next_random();
+        let n64 = n as u64;
+        let a = (r % n64) as usize;
+        let b = (a + 1 + ((r >> 32) % (n64 - 1)) as usize) % n;
+        (a, b)
+    }
+
+    /// This worker's side of the upstream's current endpoint set, brought up to date when
+    /// discovery changed it (endpoints that stay keep their connections).
+    fn current(&self) -> Arc<WorkerSet> {
+        let mut set = self.0.set.lock().unwrap_or_else(PoisonError::into_inner);
+        if set.generation != self.0.entry.generation() {
+            let (generation, endpoints) = follow_set(&self.0.entry, &set.endpoints, Endpoint::new);
+            *set = Arc::new(WorkerSet {
+                generation,
+                endpoints,
+            });
+        }
+        Arc::clone(&set)
     }
 
     fn next_random(&self) -> u64 {
-        let mut x = self.random.load(Ordering::Relaxed);
+        let mut x = self.0.random.load(Ordering::Relaxed);
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        self.random.store(x, Ordering::Relaxed);
+        self.0.random.store(x, Ordering::Relaxed);
         x
+    }
+}
+
+/// This side's endpoints for the upstream's current set, and its generation: the ones in
+/// `previous` that are still in the set (with their connections), new ones made by `make`.
+pub fn follow_set(
+    entry: &Arc<UpstreamEntry>,
+    previous: &[Arc<Endpoint>],
+    make: fn(Arc<SharedEndpoint>, Arc<UpstreamEntry>) -> Endpoint,
+) -> (u64, Vec<Arc<Endpoint>>) {
+    let shared = entry.endpoints();
+    let endpoints = shared
+        .endpoints
+        .iter()
+        .map(|endpoint| {
+            let kept = previous
+                .iter()
+                .find(|mine| Arc::ptr_eq(&mine.shared, endpoint));
+            match kept {
+                Some(kept) => Arc::clone(kept),
+                None => Arc::new(make(Arc::clone(endpoint), Arc::clone(entry))),
+            }
+        })
+        .collect();
+    (shared.generation, endpoints)
+}
+
+fn warm_in_background(endpoints: &[&Arc<Endpoint>]) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    for endpoint in endpoints {
+        if endpoint.shared.state() == State::Idle {
+            runtime.spawn(Arc::clone(endpoint).warm());
+        }
     }
 }

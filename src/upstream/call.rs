@@ -11,6 +11,7 @@
 //! GOAWAY's last one, or refused with REFUSED_STREAM) is sent once more: the backend never
 //! acted on it, so nothing is done twice.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,13 +24,12 @@ use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-use super::balance::Balancer;
+use super::balance::{Balancer, Pick};
 use super::cancel_grace::PendingHead;
 use super::endpoint::{Channel, Endpoint};
 use super::framing::grpc_frame;
 use super::h2_status::h2_status;
 use super::request_pipe::pipe_requests;
-use super::response_body::ResponseBody;
 pub use super::response_head::OpenStream;
 use super::response_head::read_head;
 
@@ -109,16 +109,14 @@ pub async fn open_single(
         let (path, metadata, frame) = attempt;
         let (endpoint, channel) = choose(upstream, request_id.as_ref()).await?;
         let (response, mut send, opened) =
-            send_head(endpoint, channel.sender.clone(), path, metadata)?;
+            send_head(&endpoint, channel.sender.clone(), path, metadata)?;
         let id = response.stream_id().as_u32();
         send.send_data(frame, true).map_err(|err| h2_status(&err))?;
         let mut head = PendingHead::new(response, Some(send), opened);
         let err = match head.arrived().await {
             Ok(response) => {
                 let max = upstream.max_response_bytes();
-                return read_head(response, |recv| {
-                    ResponseBody::new(recv, channel.in_flight, max)
-                });
+                return read_head(response, channel.in_flight, max);
             }
             Err(err) => err,
         };
@@ -138,7 +136,7 @@ pub async fn open_single(
                 );
                 attempt = next;
             }
-            _ => return Err(failed(endpoint, request_id.as_ref(), &err)),
+            _ => return Err(failed(&endpoint, &channel, request_id.as_ref(), &err)),
         }
     }
 }
@@ -156,18 +154,46 @@ where
 {
     let request_id = metadata.get(REQUEST_ID).cloned();
     let (endpoint, channel) = choose(upstream, request_id.as_ref()).await?;
-    let (response, send, opened) = send_head(endpoint, channel.sender.clone(), path, metadata)?;
+    let (response, send, opened) = send_head(&endpoint, channel.sender.clone(), path, metadata)?;
     // The pipe owns the request half: it resets the stream (after a grace) if the client
     // abandons the call.
     tokio::spawn(pipe_requests(requests, send, opened));
     let response = PendingHead::new(response, None, opened)
         .arrived()
         .await
-        .map_err(|err| failed(endpoint, request_id.as_ref(), &err))?;
-    let max = upstream.max_response_bytes();
-    read_head(response, |recv| {
-        ResponseBody::new(recv, channel.in_flight, max)
-    })
+        .map_err(|err| failed(&endpoint, &channel, request_id.as_ref(), &err))?;
+    read_head(response, channel.in_flight, upstream.max_response_bytes())
+}
+
+/// A unary call to one given endpoint, outside the balancer (the health checker's): one
+/// message up, the reply message down, within `deadline`.
+pub async fn call_endpoint(
+    endpoint: &Arc<Endpoint>,
+    path: PathAndQuery,
+    message: &[u8],
+    (deadline, max_reply): (Duration, usize),
+) -> Result<Bytes, Status> {
+    let mut metadata = MetadataMap::new();
+    if let Ok(value) = format!("{}m", deadline.as_millis().max(1)).parse() {
+        metadata.insert("grpc-timeout", value);
+    }
+    let frame = grpc_frame(message).map_err(|err| Status::internal(err.to_string()))?;
+    let exchange = async {
+        let channel = endpoint.ready(true).await?;
+        let (response, mut send, _) = send_head(endpoint, channel.sender.clone(), path, metadata)?;
+        send.send_data(frame, true).map_err(|err| h2_status(&err))?;
+        let response = response.await.map_err(|err| h2_status(&err))?;
+        let OpenStream { mut messages, .. } = read_head(response, channel.in_flight, max_reply)?;
+        let reply = messages
+            .message()
+            .await?
+            .ok_or_else(|| Status::internal("no reply message"))?;
+        messages.trailers().await?;
+        Ok(reply)
+    };
+    tokio::time::timeout(deadline, exchange)
+        .await
+        .map_err(|_| Status::deadline_exceeded("no answer in time"))?
 }
 
 const REQUEST_ID: &str = "x-request-id";
@@ -176,10 +202,12 @@ const REQUEST_ID: &str = "x-request-id";
 /// answered to the client without internal addresses.
 fn failed(
     endpoint: &Endpoint,
+    channel: &Channel,
     request_id: Option<&MetadataValue<Ascii>>,
     err: &h2::Error,
 ) -> Status {
     let status = h2_status(err);
+    channel.in_flight.ended(status.code());
     tracing::warn!(
         upstream = &*endpoint.target().upstream,
         endpoint = endpoint.uri(),
@@ -192,12 +220,12 @@ fn failed(
 
 /// The endpoint to call and a place on one of its connections: the balancer's first pick, or
 /// its other pick when the first cannot be reached (nothing was sent, so nothing repeats).
-async fn choose<'a>(
-    upstream: &'a Balancer,
+async fn choose(
+    upstream: &Balancer,
     request_id: Option<&MetadataValue<Ascii>>,
-) -> Result<(&'a Endpoint, Channel), Status> {
-    let (first, fallback) = upstream
-        .choose()
+) -> Result<(Arc<Endpoint>, Channel), Status> {
+    let Pick { first, fallback } = upstream
+        .choose(None)
         .ok_or_else(|| Status::unavailable("the upstream has no endpoints"))?;
     let result = match (first.ready(fallback.is_none()).await, fallback) {
         (Ok(channel), _) => return Ok((first, channel)),

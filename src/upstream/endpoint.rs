@@ -1,7 +1,8 @@
 //! One backend endpoint as one worker sees it: its HTTP/2 connections, opened on first use
-//! and again after they close, multiplexing every call the worker makes to the endpoint.
-//! Calls go straight onto a connection (h2's `SendRequest`) from the request's own task: no
-//! queue or helper task in between.
+//! and again after they close, multiplexing every call the worker makes to the endpoint, and
+//! this worker's latency estimate of it. Calls go straight onto a connection (h2's
+//! `SendRequest`) from the request's own task: no queue or helper task in between. What every
+//! worker shares about the endpoint (its state) is its `SharedEndpoint`.
 //!
 //! A connection takes at most as many calls as the backend's `SETTINGS_MAX_CONCURRENT_STREAMS`
 //! allows: past that h2 would queue calls invisibly inside the client, so another connection
@@ -10,36 +11,35 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::sync::Mutex;
-use tonic::Status;
+use tonic::{Code, Status};
 
 use super::h2_connection::{Live, LiveState, connect};
-use super::reachability::EndpointState;
+use super::peak_ewma::PeakEwma;
+use super::registry::UpstreamEntry;
+use super::shared_endpoint::SharedEndpoint;
 use super::target::Target;
 
-/// How long an endpoint that could not be reached is passed over by the balancer.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Connections one worker opens to one endpoint when the backend limits concurrent streams.
 const MAX_CONNECTIONS: usize = 8;
 
 /// One endpoint's connections for one worker.
 pub struct Endpoint {
-    target: Target,
+    pub shared: Arc<SharedEndpoint>,
+    upstream: Arc<UpstreamEntry>,
     slot: Mutex<Slot>,
     /// Connection attempts started, to let callers who waited on one share its outcome.
     attempts: AtomicU64,
-    /// Calls currently using this endpoint (the balancer's load figure).
-    in_flight: Arc<AtomicUsize>,
-    /// Until when (ms after `created`) the endpoint counts as unreachable after a failed
-    /// attempt to connect; the balancer sends calls elsewhere meanwhile.
-    avoid_until_ms: AtomicU64,
-    created: Instant,
-    /// Reachability as `/readyz` shows it, shared with the prober and the other workers.
-    health: Arc<EndpointState>,
+    /// Calls of this worker currently using this endpoint.
+    in_flight: AtomicUsize,
+    pub latency: PeakEwma,
+    /// Whether its calls count for outlier detection (the health checker's do not: its
+    /// thresholds judge them).
+    reports: bool,
 }
 
 #[derive(Default)]
@@ -57,72 +57,132 @@ pub struct Channel {
 }
 
 /// Counts a call against its endpoint (from the moment it picks it, so callers waiting for a
-/// connection attempt already weigh on the balancer) and, once it has one, its connection.
-#[derive(Debug)]
+/// connection attempt already weigh on the balancer) and, once it has one, its connection;
+/// and reports how the call went (latency, outlier detection).
 pub struct InFlight {
-    endpoint: Arc<AtomicUsize>,
+    endpoint: Arc<Endpoint>,
     connection: Option<Arc<LiveState>>,
+    picked_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("endpoint", &self.endpoint.shared.uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InFlight {
+    /// The backend's response head arrived: a latency sample for the `latency` balancer.
+    pub fn head_arrived(&mut self) {
+        if let Some(picked_at) = self.picked_at.take() {
+            let now = Instant::now();
+            self.endpoint
+                .latency
+                .observe(now.saturating_duration_since(picked_at), now);
+        }
+    }
+
+    /// How the call ended, for outlier detection.
+    pub fn ended(&self, code: Code) {
+        self.endpoint.report(code);
+    }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.endpoint.fetch_sub(1, Ordering::Relaxed);
+        self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some(connection) = &self.connection {
             connection.call_ended();
         }
     }
 }
 
+/// Codes that count against an endpoint for outlier detection (with connection failures).
+fn counts_against_endpoint(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::Internal | Code::Unknown | Code::DeadlineExceeded
+    )
+}
+
 impl Endpoint {
-    pub fn new(target: Target, health: Arc<EndpointState>) -> Self {
+    pub fn new(shared: Arc<SharedEndpoint>, upstream: Arc<UpstreamEntry>) -> Self {
         Self {
-            target,
+            shared,
+            upstream,
             slot: Mutex::new(Slot::default()),
             attempts: AtomicU64::new(0),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            avoid_until_ms: AtomicU64::new(0),
-            created: Instant::now(),
-            health,
+            in_flight: AtomicUsize::new(0),
+            latency: PeakEwma::new(Instant::now()),
+            reports: true,
+        }
+    }
+
+    /// The health checker's own connections to the endpoint.
+    pub fn for_checks(shared: Arc<SharedEndpoint>, upstream: Arc<UpstreamEntry>) -> Self {
+        Self {
+            reports: false,
+            ..Self::new(shared, upstream)
         }
     }
 
     pub fn target(&self) -> &Target {
-        &self.target
+        &self.shared.target
     }
 
-    /// The endpoint's URI as configured (logs only: never shown to clients).
+    /// The endpoint's URI (logs only: never shown to clients).
     pub fn uri(&self) -> &str {
-        &self.health.uri
+        &self.shared.uri
     }
 
-    /// Calls in flight, or a very large figure for a while after the endpoint could not be
-    /// reached (then a call tries it again, with the other pick as its fallback).
+    /// This worker's calls in flight on the endpoint.
     pub fn load(&self) -> usize {
-        if self.elapsed_ms() < self.avoid_until_ms.load(Ordering::Relaxed) {
-            return usize::MAX;
-        }
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// A call's result as outlier detection counts it: failures in a row eject the endpoint
+    /// (never more than `max_ejection_percent` of the upstream at once).
+    pub fn report(&self, code: Code) {
+        if !self.reports {
+            return;
+        }
+        if !counts_against_endpoint(code) {
+            self.shared.call_succeeded();
+            return;
+        }
+        let failures = self.shared.call_failed();
+        let Some(outlier) = &self.upstream.outlier else {
+            return;
+        };
+        if failures >= outlier.consecutive_failures
+            && self.upstream.may_eject(outlier.max_ejection_percent)
+        {
+            let base = std::time::Duration::from_millis(outlier.base_ejection_ms);
+            self.shared.eject(base, failures);
+        }
     }
 
     /// A place for one call on a connection with room for it, connecting first if none has.
     /// Concurrent callers wait for a single connection attempt and share its outcome, unless
     /// they have somewhere else to go (`wait_for_connect` false): then they do not queue
     /// behind an attempt that may hang for the whole connect timeout (a black-holed address).
-    pub async fn ready(&self, wait_for_connect: bool) -> Result<Channel, Status> {
+    pub async fn ready(self: &Arc<Self>, wait_for_connect: bool) -> Result<Channel, Status> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let mut in_flight = InFlight {
-            endpoint: Arc::clone(&self.in_flight),
+            endpoint: Arc::clone(self),
             connection: None,
+            picked_at: Some(Instant::now()),
         };
         for _ in 0..2 {
             if let Some(connection) = in_flight.connection.take() {
                 connection.call_ended();
             }
-            let (sender, connection) = self.connection(wait_for_connect).await?;
+            let (sender, connection) = match self.connection(wait_for_connect).await {
+                Ok(found) => found,
+                Err(status) => return Err(status),
+            };
             in_flight.connection = Some(Arc::clone(&connection));
             match sender.ready().await {
                 Ok(sender) => {
@@ -138,6 +198,21 @@ impl Endpoint {
             }
         }
         Err(Status::unavailable("the backend connection was lost"))
+    }
+
+    /// Opens a connection ahead of any call (an endpoint coming back from a backoff, or new
+    /// from discovery), so that no call waits for it; nothing if one is open or opening.
+    pub async fn warm(self: Arc<Self>) {
+        let Ok(mut slot) = self.slot.try_lock() else {
+            return;
+        };
+        slot.live.retain(|live| !live.state.is_closed());
+        if slot.live.is_empty() {
+            let _ = self.attempt(&mut slot).await;
+        } else {
+            // Another worker lost its connection; this one's is still up.
+            self.shared.connected();
+        }
     }
 
     /// A connection with room for one more call (the room taken), connecting if needed.
@@ -171,32 +246,40 @@ impl Endpoint {
             // An attempt ended while this caller waited for the lock, and failed.
             return Err(error.clone());
         }
+        let live = self.attempt(&mut slot).await?;
+        if !live.take_call() {
+            // A backend that allows no calls at all on a fresh connection.
+            live.state.mark_closed();
+            return Err(Status::unavailable("the backend accepts no calls"));
+        }
+        Ok((live.sender.clone(), Arc::clone(&live.state)))
+    }
+
+    /// One connection attempt, its outcome recorded in the shared state.
+    async fn attempt<'a>(&self, slot: &'a mut Slot) -> Result<&'a Live, Status> {
+        self.shared.connect_started();
         // Boxed: a connection attempt (TCP, TLS, HTTP/2 handshake) is a large future, and
         // every call's future would otherwise carry its space although few ever connect.
-        let attempt = Box::pin(connect(&self.target, &self.health)).await;
+        let attempt = Box::pin(connect(
+            &self.shared.target,
+            &self.shared,
+            self.upstream.connect_timeout,
+        ))
+        .await;
         // Counted once it is over, so every caller that queued behind it sees that it ran.
         self.attempts.fetch_add(1, Ordering::AcqRel);
         match attempt {
             Ok(live) => {
-                self.avoid_until_ms.store(0, Ordering::Relaxed);
-                self.health.connected(&self.target.upstream);
-                let taken = live.take_call();
-                let handle = (live.sender.clone(), Arc::clone(&live.state));
-                slot.live.push(live);
+                self.shared.connected();
                 slot.last_error = None;
-                if !taken {
-                    // A backend that allows no calls at all on a fresh connection.
-                    handle.1.mark_closed();
-                    return Err(Status::unavailable("the backend accepts no calls"));
-                }
-                Ok(handle)
+                slot.live.push(live);
+                slot.live
+                    .last()
+                    .ok_or_else(|| Status::internal("connection list is empty"))
             }
             Err(failure) => {
-                self.health
-                    .unreachable(&self.target.upstream, &failure.cause);
-                let retry = u64::try_from(RETRY_AFTER_FAILURE.as_millis()).unwrap_or(0);
-                self.avoid_until_ms
-                    .store(self.elapsed_ms().saturating_add(retry), Ordering::Relaxed);
+                self.shared.connect_failed(&failure.cause);
+                self.report(Code::Unavailable);
                 slot.last_error = Some(failure.status.clone());
                 Err(failure.status)
             }

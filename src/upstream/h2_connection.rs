@@ -19,11 +19,10 @@ use tonic::Status;
 
 use super::frame_watch::{BackendSignals, FrameWatch};
 use super::keepalive::IdlePing;
-use super::reachability::EndpointState;
+use super::shared_endpoint::SharedEndpoint;
 use super::target::Target;
 use crate::net::CoalescingStream;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// An idle connection is pinged this often, and dropped when a ping goes unanswered.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -90,7 +89,13 @@ pub struct ConnectFailure {
     pub cause: String,
 }
 
-pub async fn connect(target: &Target, health: &Arc<EndpointState>) -> Result<Live, ConnectFailure> {
+/// Connects to `target`; every step (TCP, TLS, the backend's HTTP/2 SETTINGS) must finish
+/// within `timeout` (the upstream's `connect_timeout_ms`).
+pub async fn connect(
+    target: &Target,
+    health: &Arc<SharedEndpoint>,
+    timeout: Duration,
+) -> Result<Live, ConnectFailure> {
     let failure = |what: &str, err: &dyn std::fmt::Display, hint: Option<&str>| ConnectFailure {
         status: Status::unavailable(format!(
             "upstream {:?} is unavailable: {what}",
@@ -102,7 +107,7 @@ pub async fn connect(target: &Target, health: &Arc<EndpointState>) -> Result<Liv
         },
     };
     let address = (&*target.host, target.port);
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(address))
         .await
         .map_err(|_| failure("connecting timed out", &"no answer", None))?
         .map_err(|err| failure(connect_cause(&err), &err, None))?;
@@ -120,22 +125,19 @@ pub async fn connect(target: &Target, health: &Arc<EndpointState>) -> Result<Liv
         None => handshake(
             FrameWatch::socket(socket, Arc::clone(&seen)),
             seen,
-            target,
-            health,
+            (target, health, timeout),
         )
         .await
         .map_err(handshake_failed),
         Some((connector, name)) => {
-            let tls =
-                tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name.clone(), socket))
-                    .await
-                    .map_err(|_| failure("the TLS handshake timed out", &"no answer", None))?
-                    .map_err(|err| failure("the TLS handshake failed", &err, tls_hint(&err)))?;
+            let tls = tokio::time::timeout(timeout, connector.connect(name.clone(), socket))
+                .await
+                .map_err(|_| failure("the TLS handshake timed out", &"no answer", None))?
+                .map_err(|err| failure("the TLS handshake failed", &err, tls_hint(&err)))?;
             handshake(
                 FrameWatch::socket(tls, Arc::clone(&seen)),
                 seen,
-                target,
-                health,
+                (target, health, timeout),
             )
             .await
             .map_err(handshake_failed)
@@ -170,8 +172,7 @@ fn tls_hint(err: &std::io::Error) -> Option<&'static str> {
 async fn handshake<T>(
     io: T,
     seen: Arc<BackendSignals>,
-    target: &Target,
-    health: &Arc<EndpointState>,
+    (target, health, timeout): (&Target, &Arc<SharedEndpoint>, Duration),
 ) -> Result<Live, h2::Error>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -226,7 +227,7 @@ where
                     // Lost without a GOAWAY: the backend probably died. `/readyz` says so now,
                     // not at the prober's next round.
                     if !shared.signals.said_goodbye() {
-                        health.unreachable(&upstream, &err.to_string());
+                        health.connection_lost(&err.to_string());
                     }
                 }
             }
@@ -237,7 +238,7 @@ where
     });
     // Connected only once the backend has spoken HTTP/2: its SETTINGS also set how many calls
     // the connection may carry, which h2 does not know before.
-    let settings = tokio::time::timeout(CONNECT_TIMEOUT, state.signals.settings_arrived()).await;
+    let settings = tokio::time::timeout(timeout, state.signals.settings_arrived()).await;
     if settings != Ok(true) {
         state.mark_closed();
         return Err(h2::Error::from(h2::Reason::PROTOCOL_ERROR));

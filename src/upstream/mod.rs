@@ -1,5 +1,7 @@
-//! The upstream side: long-lived HTTP/2 connections to the backends (one set per worker), the
-//! gRPC call itself, and the translation of HTTP headers to gRPC metadata and back.
+//! The upstream side: the shared registry of upstreams and their endpoints (with each
+//! endpoint's life as a state machine), per-worker long-lived HTTP/2 connections and the
+//! balancer over them, the gRPC call itself, and the translation of HTTP headers to gRPC
+//! metadata and back.
 
 mod balance;
 mod call;
@@ -7,29 +9,36 @@ mod call_setup;
 mod cancel_grace;
 mod codec;
 mod endpoint;
+mod endpoint_life;
 mod frame_watch;
 mod framing;
 mod h2_connection;
 mod h2_status;
+mod health_check;
 mod keepalive;
 pub mod metadata;
+mod peak_ewma;
 mod pool;
 mod probe;
-mod reachability;
+mod registry;
 mod reply;
 mod request_feed;
 mod request_pipe;
 mod response_body;
 mod response_head;
+mod shared_endpoint;
 mod target;
 
 pub use balance::Balancer;
 pub use call::{OpenStream, call_unary, open_single, open_stream};
 pub use call_setup::CallSetup;
 pub use codec::BytesCodec;
+pub use endpoint_life::State;
 pub use h2_connection::STREAM_WINDOW;
-pub use pool::{UpstreamError, Upstreams, health_table};
+pub use health_check::spawn_health_checks;
+pub use pool::Upstreams;
 pub use probe::spawn_prober;
-pub use reachability::{HealthTable, Reachability};
+pub use registry::{CallPermit, Registry, UpstreamEntry, UpstreamError, registry};
 pub use reply::{reply_response, status_error};
 pub use request_feed::{RequestSender, RequestStream, request_feed};
+pub use shared_endpoint::Reachability;

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use h2::RecvStream;
 use http_body::{Body, Frame};
-use tonic::Status;
+use tonic::{Code, Status};
 
 use super::endpoint::InFlight;
 use super::h2_status::h2_status;
@@ -20,7 +20,8 @@ pub struct ResponseBody {
     /// A message found too large after messages before it in the same data were delivered.
     refused: Option<Status>,
     lengths: MessageLengths,
-    _in_flight: InFlight,
+    /// Held until the body is dropped; told how the call ended.
+    in_flight: InFlight,
 }
 
 impl ResponseBody {
@@ -30,8 +31,17 @@ impl ResponseBody {
             data_done: false,
             refused: None,
             lengths: MessageLengths::new(max_message),
-            _in_flight: in_flight,
+            in_flight,
         }
+    }
+}
+
+impl ResponseBody {
+    /// The stream broke (the backend reset it, or its connection was lost).
+    fn broke(&self, err: &h2::Error) -> Status {
+        let status = h2_status(err);
+        self.in_flight.ended(status.code());
+        status
     }
 }
 
@@ -64,14 +74,22 @@ impl Body for ResponseBody {
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Some(Err(err)) => return Poll::Ready(Some(Err(h2_status(&err)))),
+                Some(Err(err)) => return Poll::Ready(Some(Err(self.broke(&err)))),
                 None => self.data_done = true,
             }
         }
         match ready!(self.recv.poll_trailers(cx)) {
-            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Ok(Some(trailers)) => {
+                let code = trailers
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map_or(Code::Unknown, Code::from_i32);
+                self.in_flight.ended(code);
+                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+            }
             Ok(None) => Poll::Ready(None),
-            Err(err) => Poll::Ready(Some(Err(h2_status(&err)))),
+            Err(err) => Poll::Ready(Some(Err(self.broke(&err)))),
         }
     }
 

@@ -16,6 +16,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 use super::BytesCodec;
+use super::endpoint::InFlight;
 use super::response_body::ResponseBody;
 use crate::errors::code_for_http_status;
 
@@ -26,18 +27,32 @@ pub struct OpenStream {
     pub messages: Streaming<Bytes>,
 }
 
-/// Reads `response` into an open call, or the status it carries instead.
+/// Reads `response` into an open call (whose body counts the call in flight until it ends),
+/// or the status it carries instead (told to `in_flight` before it is dropped).
 pub fn read_head(
     response: http::Response<h2::RecvStream>,
-    body: impl FnOnce(h2::RecvStream) -> ResponseBody,
+    mut in_flight: InFlight,
+    max_message: usize,
 ) -> Result<OpenStream, Status> {
+    in_flight.head_arrived();
+    read_parts(response, in_flight, max_message).map_err(|(status, in_flight)| {
+        in_flight.ended(status.code());
+        status
+    })
+}
+
+fn read_parts(
+    response: http::Response<h2::RecvStream>,
+    in_flight: InFlight,
+    max_message: usize,
+) -> Result<OpenStream, (Status, InFlight)> {
     let (mut parts, recv) = response.into_parts();
     drop_malformed_details(&mut parts.headers);
     // Trailers-only (grpc-go and grpc-python answer an empty stream, or an error raised
     // before the first message, with one HEADERS frame carrying the status): the head is
     // also the trailers, and no trailers frame will follow.
     let trailers_only = match Status::from_header_map(&parts.headers) {
-        Some(status) if status.code() != Code::Ok => return Err(status),
+        Some(status) if status.code() != Code::Ok => return Err((status, in_flight)),
         Some(_) => true,
         None => false,
     };
@@ -47,7 +62,7 @@ pub fn read_head(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"));
     if parts.status != StatusCode::OK || !is_grpc {
-        return Err(Status::new(
+        let status = Status::new(
             code_for_http_status(parts.status),
             format!(
                 "the backend answered HTTP {} ({}) instead of gRPC",
@@ -58,14 +73,20 @@ pub fn read_head(
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("no content-type")
             ),
-        ));
+        );
+        return Err((status, in_flight));
     }
-    let body = body(recv).map_frame(|frame| match frame.into_trailers() {
-        Ok(mut trailers) => {
-            drop_malformed_details(&mut trailers);
-            Frame::trailers(trailers)
+    if trailers_only {
+        in_flight.ended(Code::Ok);
+    }
+    let body = ResponseBody::new(recv, in_flight, max_message).map_frame(|frame| {
+        match frame.into_trailers() {
+            Ok(mut trailers) => {
+                drop_malformed_details(&mut trailers);
+                Frame::trailers(trailers)
+            }
+            Err(frame) => frame,
         }
-        Err(frame) => frame,
     });
     let messages = if trailers_only {
         Streaming::new_empty(BytesCodec, body)
