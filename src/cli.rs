@@ -33,10 +33,16 @@ enum Command {
     /// Print the route table.
     Routes(ConfigArg),
     /// Run the demo gRPC services alone (plaintext h2c), e.g. as a separate container.
+    // `--version` below is the demo's, not h2gate's (`h2gate --version` prints that).
+    #[command(disable_version_flag = true)]
     DemoBackend {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
+        /// Which version of the demo to serve: v1 (the default) or v2, the same services
+        /// with every user tagged "v2" and `x-served-by: h2gate-demo-v2`.
+        #[arg(long = "version", id = "demo_version", value_name = "VERSION")]
+        version: Option<String>,
     },
 }
 
@@ -57,7 +63,9 @@ impl Cli {
             Some(Command::Serve(arg)) => serve(&arg, demo).await,
             Some(Command::Check(arg)) => check(&arg, demo),
             Some(Command::Routes(arg)) => routes(&arg, demo),
-            Some(Command::DemoBackend { listen }) => demo_backend(listen, demo).await,
+            Some(Command::DemoBackend { listen, version }) => {
+                demo_backend(listen, version.as_deref(), demo).await
+            }
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -127,15 +135,35 @@ fn routes(arg: &ConfigArg, demo: Option<&EmbeddedBackend>) -> Result<(), String>
     Ok(())
 }
 
-async fn demo_backend(listen: SocketAddr, demo: Option<&EmbeddedBackend>) -> Result<(), String> {
+async fn demo_backend(
+    listen: SocketAddr,
+    version: Option<&str>,
+    demo: Option<&EmbeddedBackend>,
+) -> Result<(), String> {
     let demo = demo.ok_or("this build has no demo services")?;
+    let serve = match version {
+        None => demo.serve,
+        Some(name) => demo
+            .versions
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, serve)| *serve)
+            .ok_or_else(|| {
+                let known: Vec<&str> = demo.versions.iter().map(|(known, _)| *known).collect();
+                format!(
+                    "unknown demo version {name:?}; this build has: {}",
+                    known.join(", ")
+                )
+            })?,
+    };
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     // The bound address, so `--listen 127.0.0.1:0` reports the port it got.
     let bound = tcp.local_addr().unwrap_or(listen);
-    tracing::info!(listen = %bound, "demo gRPC services serving on http://{bound} (h2c)");
-    (demo.serve)(tcp, Box::pin(shutdown_signal()))
+    let version = version.unwrap_or("default");
+    tracing::info!(listen = %bound, version, "demo gRPC services serving on http://{bound} (h2c)");
+    serve(tcp, Box::pin(shutdown_signal()))
         .await
         .map_err(|err| err.to_string())
 }

@@ -20,6 +20,9 @@ pub type Serving =
 /// Stands in for the backend's address where nothing is contacted (`check`, `routes`).
 pub const PLACEHOLDER_ENDPOINT: &str = "http://127.0.0.1:50051";
 
+/// Serves on a listener (h2c) until the shutdown future resolves.
+pub type Serve = fn(TcpListener, Shutdown) -> Serving;
+
 #[derive(Clone, Copy)]
 pub struct EmbeddedBackend {
     /// Its upstream's name (logs, `/readyz`).
@@ -29,7 +32,10 @@ pub struct EmbeddedBackend {
     /// Encoded `FileDescriptorSet` of its protos, `google.api.http` options included.
     pub descriptor_set: &'static [u8],
     /// Serves on `listener` (h2c) until the shutdown future resolves.
-    pub serve: fn(TcpListener, Shutdown) -> Serving,
+    pub serve: Serve,
+    /// Named versions of the backend that `h2gate demo-backend --version NAME` can serve
+    /// instead (the default one included, under its name); empty when there is only `serve`.
+    pub versions: &'static [(&'static str, Serve)],
     /// A page the gateway serves beside the routes: (path, HTML).
     pub page: Option<(&'static str, &'static str)>,
 }
@@ -48,6 +54,14 @@ impl std::fmt::Debug for EmbeddedBackend {
         f.debug_struct("EmbeddedBackend")
             .field("name", &self.name)
             .field("services", &self.services)
+            .field(
+                "versions",
+                &self
+                    .versions
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -67,11 +81,13 @@ mod tests {
             services: &["a.v1.A", "b.v1.B"],
             descriptor_set: &[],
             serve: serve_nothing,
+            versions: &[],
             page: None,
         };
         let config = backend.upstream_config(PLACEHOLDER_ENDPOINT);
         assert_eq!(config.name, "demo");
         assert_eq!(config.endpoints, [PLACEHOLDER_ENDPOINT]);
-        assert_eq!(config.services, ["a.v1.A", "b.v1.B"]);
+        let services: Vec<_> = config.services.iter().map(|s| s.get_ref()).collect();
+        assert_eq!(services, ["a.v1.A", "b.v1.B"]);
     }
 }

@@ -25,7 +25,7 @@ use crate::gateway::Plan;
 use crate::routing::{Lookup, PathTemplate, RouteTable, UpstreamId, rule_sources};
 use crate::transcoding::{JsonOptions, WireJson, render_response};
 use crate::upstream::metadata::{HeaderForwarding, copy_to_response};
-use crate::upstream::{self, Upstreams, call_unary, open_single};
+use crate::upstream::{self, Attempts, Upstreams, call_unary, open_single};
 
 /// A wrong answer found by a target: what differed, for the crash report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -277,8 +277,10 @@ impl Fixture {
 
     fn routes(&self, rules: &[rule_sources::SelectedRule], config: &Config) {
         let decoding = config.routing.multi_segment_decoding;
-        let _ = RouteTable::build(rules, decoding, |service| {
-            Upstreams::resolve(&config.upstreams, service).or(Some(UpstreamId(0)))
+        let _ = RouteTable::build(rules, decoding, |method| {
+            let service = method.parent_service();
+            let upstream = Upstreams::resolve(&config.upstreams, service.full_name());
+            Some((upstream.unwrap_or(UpstreamId(0)), None))
         });
     }
 }
@@ -365,7 +367,16 @@ impl UpstreamFixture {
             let balancer = &upstream.balancer;
             let deadline = Duration::from_secs(5);
             if parsed.unary {
-                return match call_unary(balancer, path, message, metadata, deadline).await {
+                let mut attempts = Attempts::default();
+                let call = call_unary(
+                    balancer,
+                    (path, message),
+                    metadata,
+                    deadline,
+                    false,
+                    &mut attempts,
+                );
+                return match call.await {
                     Ok(reply) => {
                         let mut out = HeaderMap::new();
                         copy_to_response(&reply.headers, false, &mut out);
@@ -375,7 +386,9 @@ impl UpstreamFixture {
                     Err(status) => error_json(&status, &self.plan),
                 };
             }
-            let mut open = match open_single(balancer, path, message, metadata).await {
+            let mut attempts = Attempts::default();
+            let opened = open_single(balancer, path, message, metadata, &mut attempts);
+            let mut open = match opened.await {
                 Ok(open) => open,
                 Err(status) => return error_json(&status, &self.plan),
             };

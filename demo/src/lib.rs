@@ -3,12 +3,26 @@
 //! `google.rpc.BadRequest` errors, paging, a paced server stream and an all-or-nothing client
 //! stream), a `demo.v1.Greeter` (no annotations; echoes request metadata and fails or sleeps on
 //! demand), a `demo.v1.ChatService` (bidirectional echo) and a `demo.v1.MediaService` (large
-//! generated downloads, summarized uploads).
+//! generated downloads, summarized uploads). Beside them runs the standard
+//! `grpc.health.v1.Health` service, SERVING for `""` and every demo service until the holder of
+//! the server's [`DemoHealth`] flips it (what a gateway's active health checks see).
 //!
-//! Every response carries the header `x-served-by: h2gate-demo` and the trailer
-//! `x-demo-trailer: done` so header/trailer forwarding is observable from the HTTP side.
+//! Every response carries the header `x-served-by: h2gate-demo` (v1's, see below) and the
+//! trailer `x-demo-trailer: done` so header/trailer forwarding is observable from the HTTP side.
 //! Response streams are produced on demand and report to a [`StreamProbe`], so gateway tests can
 //! check backpressure and cancellation from the backend's side.
+//!
+//! The demo comes in two versions ([`DemoVersion`], `h2gate demo-backend --version v2`), to
+//! watch traffic move between them. v2 serves the same services with one visible difference
+//! in every reply: each `User` it returns carries the tag `"v2"` as the last of its `tags`
+//! ([`V2_TAG`]), and `x-served-by` says `h2gate-demo-v2` ([`SERVED_BY_VALUE_V2`]). Through the
+//! gateway:
+//!
+//! ```text
+//! curl -k https://localhost:8443/v1/users/42 -v
+//! < grpc-metadata-x-served-by: h2gate-demo-v2
+//! {"userId":"42","name":"Ada Lovelace",...,"tags":[...,"v2"]}
+//! ```
 
 mod avatar;
 mod chat;
@@ -16,6 +30,7 @@ mod download;
 mod embedded;
 mod errors;
 mod greeter;
+mod health;
 mod lazy_stream;
 mod media;
 mod media_data;
@@ -31,6 +46,7 @@ mod user_import;
 mod user_service;
 mod user_stream;
 mod validation;
+mod version;
 
 #[cfg(test)]
 mod test_support;
@@ -40,18 +56,23 @@ pub use download::{DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_DOWNLOAD_BYTES};
 pub use embedded::{SERVICE_NAMES, STREAMING_PAGE, STREAMING_PAGE_PATH};
 pub use errors::{BAD_REQUEST_TYPE_URL, DemoError, REJECTED_CHAT_TEXT, decode_bad_request};
 pub use greeter::{DemoGreeter, MAX_DELAY_MS};
+pub use health::DemoHealth;
 pub use lazy_stream::ResponseStream;
 pub use media::DemoMediaService;
 pub use media_data::{Fnv1a32, PATTERN_PERIOD, fnv1a32, pattern_bytes};
 pub use response_metadata::{
     DemoResponseMetadata, SERVED_BY_HEADER, SERVED_BY_VALUE, TRAILER_NAME, TRAILER_VALUE,
 };
-pub use server::{routes, routes_with_probe, routes_with_store, serve, serve_with_probe};
+pub use server::{
+    ServeOptions, routes, routes_with, routes_with_probe, routes_with_store, serve, serve_with,
+    serve_with_probe,
+};
 pub use store::UserStore;
 pub use stream_probe::StreamProbe;
 pub use user_import::MAX_IMPORT_USERS;
 pub use user_service::{DEFAULT_PAGE_SIZE, DemoUserService, MAX_AVATAR_BYTES, MAX_PAGE_SIZE};
 pub use user_stream::{MAX_PADDING_BYTES, MAX_STREAM_COUNT, MAX_STREAM_INTERVAL_MS};
+pub use version::{DemoVersion, SERVED_BY_VALUE_V2, UnknownVersion, V2_TAG};
 
 /// Encoded `google.protobuf.FileDescriptorSet` of the demo protos and all their imports
 /// (googleapis + well-known types), exactly as protox produced it: custom options such as

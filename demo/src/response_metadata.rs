@@ -17,7 +17,7 @@ use tonic::server::NamedService;
 
 /// Response header naming the server (lets tests see backend headers pass through the gateway).
 pub const SERVED_BY_HEADER: &str = "x-served-by";
-/// Value of [`SERVED_BY_HEADER`].
+/// Value of [`SERVED_BY_HEADER`] (v1's; see [`super::DemoVersion::served_by`]).
 pub const SERVED_BY_VALUE: &str = "h2gate-demo";
 /// Trailer sent after every demo response.
 pub const TRAILER_NAME: &str = "x-demo-trailer";
@@ -30,12 +30,18 @@ const GRPC_STATUS: &str = "grpc-status";
 #[derive(Debug, Clone)]
 pub struct DemoResponseMetadata<S> {
     inner: S,
+    served_by: &'static str,
 }
 
 impl<S> DemoResponseMetadata<S> {
-    /// Wraps `inner`.
+    /// Wraps `inner`, naming the server [`SERVED_BY_VALUE`].
     pub fn new(inner: S) -> Self {
-        Self { inner }
+        Self::served_by(inner, SERVED_BY_VALUE)
+    }
+
+    /// Wraps `inner`, naming the server `served_by`.
+    pub fn served_by(inner: S, served_by: &'static str) -> Self {
+        Self { inner, served_by }
     }
 }
 
@@ -65,11 +71,12 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let response = self.inner.call(request);
+        let served_by = self.served_by;
         Box::pin(async move {
             let mut response = response.await?;
             response.headers_mut().insert(
                 HeaderName::from_static(SERVED_BY_HEADER),
-                HeaderValue::from_static(SERVED_BY_VALUE),
+                HeaderValue::from_static(served_by),
             );
             if response.headers().contains_key(GRPC_STATUS) {
                 add_trailer(response.headers_mut());

@@ -1,5 +1,7 @@
 //! Wiring: all demo services behind one tonic router, served on a caller-provided listener so
-//! the gateway (or a test) picks the address and owns shutdown.
+//! the gateway (or a test) picks the address and owns shutdown. [`ServeOptions`] is what a
+//! caller may set about a server: which version it runs, and handles to observe its streams
+//! and to flip its health.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use tonic::transport::server::TcpIncoming;
 
 use super::chat::DemoChatService;
 use super::greeter::DemoGreeter;
+use super::health::DemoHealth;
 use super::media::DemoMediaService;
 use super::pb::chat_service_server::ChatServiceServer;
 use super::pb::greeter_server::GreeterServer;
@@ -20,6 +23,16 @@ use super::response_metadata::DemoResponseMetadata;
 use super::store::UserStore;
 use super::stream_probe::StreamProbe;
 use super::user_service::DemoUserService;
+use super::version::DemoVersion;
+
+/// How a demo server runs. The handles are shared: the caller keeps clones to watch the
+/// server's streams (`probe`) and to flip what its health service says (`health`).
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub version: DemoVersion,
+    pub probe: StreamProbe,
+    pub health: DemoHealth,
+}
 
 /// All demo services over a freshly seeded store.
 pub fn routes() -> Routes {
@@ -31,19 +44,45 @@ pub fn routes_with_store(store: Arc<UserStore>) -> Routes {
     routes_with_probe(store, StreamProbe::new())
 }
 
-/// UserService (over `store`), Greeter, ChatService and MediaService, each stamped with the
-/// demo header and trailer; their response streams report to `probe`.
+/// [`routes_with`] v1, its response streams reporting to `probe`, its health SERVING.
 pub fn routes_with_probe(store: Arc<UserStore>, probe: StreamProbe) -> Routes {
-    Routes::new(DemoResponseMetadata::new(UserServiceServer::new(
-        DemoUserService::with_probe(store, probe.clone()),
-    )))
-    .add_service(DemoResponseMetadata::new(GreeterServer::new(DemoGreeter)))
-    .add_service(DemoResponseMetadata::new(ChatServiceServer::new(
-        DemoChatService::new(probe.clone()),
-    )))
-    .add_service(DemoResponseMetadata::new(MediaServiceServer::new(
-        DemoMediaService::new(probe),
-    )))
+    routes_with(
+        store,
+        &ServeOptions {
+            probe,
+            ..ServeOptions::default()
+        },
+    )
+}
+
+/// UserService (over `store`), Greeter, ChatService, MediaService and `grpc.health.v1.Health`,
+/// each stamped with the header and trailer of `options.version`; their response streams
+/// report to `options.probe`, and the health service answers from `options.health`.
+pub fn routes_with(store: Arc<UserStore>, options: &ServeOptions) -> Routes {
+    let ServeOptions {
+        version,
+        probe,
+        health,
+    } = options;
+    let served_by = version.served_by();
+    let users = DemoUserService::with_probe(store, probe.clone()).with_version(*version);
+    Routes::new(DemoResponseMetadata::served_by(
+        UserServiceServer::new(users),
+        served_by,
+    ))
+    .add_service(DemoResponseMetadata::served_by(
+        GreeterServer::new(DemoGreeter),
+        served_by,
+    ))
+    .add_service(DemoResponseMetadata::served_by(
+        ChatServiceServer::new(DemoChatService::new(probe.clone())),
+        served_by,
+    ))
+    .add_service(DemoResponseMetadata::served_by(
+        MediaServiceServer::new(DemoMediaService::new(probe.clone())),
+        served_by,
+    ))
+    .add_service(DemoResponseMetadata::served_by(health.service(), served_by))
 }
 
 /// Serves [`routes`] on `listener` (HTTP/2 cleartext) until `shutdown` resolves, then drains
@@ -53,7 +92,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    serve_with_probe(listener, shutdown, StreamProbe::new()).await
+    serve_with(listener, shutdown, ServeOptions::default()).await
 }
 
 /// [`serve`], with the response streams reporting to `probe` (which the caller keeps a clone
@@ -63,8 +102,22 @@ pub async fn serve_with_probe(
     shutdown: impl Future<Output = ()> + Send + 'static,
     probe: StreamProbe,
 ) -> Result<(), tonic::transport::Error> {
+    let options = ServeOptions {
+        probe,
+        ..ServeOptions::default()
+    };
+    serve_with(listener, shutdown, options).await
+}
+
+/// [`serve`], as `options` say: the version to run, the probe its streams report to, the
+/// health statuses it answers with.
+pub async fn serve_with(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let routes = routes_with_probe(Arc::new(UserStore::seeded()), probe);
+    let routes = routes_with(Arc::new(UserStore::seeded()), &options);
     let with_health = routes.into_axum_router().route(
         "/healthz",
         axum::routing::get(|| async { r#"{"status":"ok"}"# }),

@@ -12,7 +12,7 @@ use super::pb::chat_service_client::ChatServiceClient;
 use super::pb::greeter_client::GreeterClient;
 use super::pb::media_service_client::MediaServiceClient;
 use super::pb::user_service_client::UserServiceClient;
-use super::server::serve_with_probe;
+use super::server::{ServeOptions, serve_with};
 use super::stream_probe::StreamProbe;
 
 /// A running demo server; dropped servers shut down with the test runtime.
@@ -26,18 +26,23 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(ServeOptions::default()).await
+    }
+
+    /// A server run as `options` say (its probe is [`TestServer::probe`]).
+    pub async fn start_with(options: ServeOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let probe = StreamProbe::new();
-        let task = tokio::spawn(serve_with_probe(
+        let probe = options.probe.clone();
+        let task = tokio::spawn(serve_with(
             listener,
             async {
                 let _ = rx.await;
             },
-            probe.clone(),
+            options,
         ));
         Self {
             addr,

@@ -23,6 +23,7 @@ use super::user_fields::parse_update_mask;
 use super::user_import::read_import;
 use super::user_stream::StreamUsersPlan;
 use super::validation::{new_user_violations, user_violations};
+use super::version::DemoVersion;
 
 /// ListUsers page size when the request leaves it at 0.
 pub const DEFAULT_PAGE_SIZE: usize = 10;
@@ -36,6 +37,8 @@ pub const MAX_AVATAR_BYTES: usize = 1024 * 1024;
 pub struct DemoUserService {
     store: Arc<UserStore>,
     probe: StreamProbe,
+    /// Decides how users look in replies (v2 tags them); the store is the same for all.
+    version: DemoVersion,
 }
 
 impl DemoUserService {
@@ -46,7 +49,20 @@ impl DemoUserService {
 
     /// Serves `store`, with StreamUsers reporting to `probe`.
     pub fn with_probe(store: Arc<UserStore>, probe: StreamProbe) -> Self {
-        Self { store, probe }
+        Self {
+            store,
+            probe,
+            version: DemoVersion::V1,
+        }
+    }
+
+    /// The same service, replying as `version` does.
+    pub fn with_version(self, version: DemoVersion) -> Self {
+        Self { version, ..self }
+    }
+
+    fn reply(&self, user: User) -> Response<User> {
+        Response::new(self.version.present(user))
     }
 }
 
@@ -120,7 +136,7 @@ impl UserService for DemoUserService {
     async fn get_user(&self, request: Request<GetUserRequest>) -> Result<Response<User>, Status> {
         let req = request.into_inner();
         let id = require_id(&req.user_id, "user_id")?;
-        Ok(Response::new(self.store.get(id)?))
+        Ok(self.reply(self.store.get(id)?))
     }
 
     async fn create_user(&self, request: Request<User>) -> Result<Response<User>, Status> {
@@ -131,7 +147,7 @@ impl UserService for DemoUserService {
         }
         let created = self.store.create(user)?;
         tracing::debug!(user_id = %created.user_id, "demo user created");
-        Ok(Response::new(created))
+        Ok(self.reply(created))
     }
 
     async fn update_user(
@@ -156,7 +172,7 @@ impl UserService for DemoUserService {
                 Err(DemoError::InvalidArgument(violations))
             }
         })?;
-        Ok(Response::new(updated))
+        Ok(self.reply(updated))
     }
 
     async fn delete_user(
@@ -179,7 +195,11 @@ impl UserService for DemoUserService {
         let after = page_token(&req.page_token)?;
         let page = self.store.list(after.as_ref(), role, size);
         Ok(Response::new(ListUsersResponse {
-            users: page.users,
+            users: page
+                .users
+                .into_iter()
+                .map(|user| self.version.present(user))
+                .collect(),
             next_page_token: page.next.map(|t| t.encode()).unwrap_or_default(),
             total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
         }))
@@ -217,7 +237,9 @@ impl UserService for DemoUserService {
         request: Request<StreamUsersRequest>,
     ) -> Result<Response<Self::StreamUsersStream>, Status> {
         let plan = StreamUsersPlan::parse(request.get_ref())?;
-        let stream = plan.into_stream(self.store.all());
+        let users = self.store.all().into_iter();
+        let users = users.map(|user| self.version.present(user)).collect();
+        let stream = plan.into_stream(users);
         Ok(Response::new(Box::pin(self.probe.track(stream))))
     }
 

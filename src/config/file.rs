@@ -33,7 +33,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses config text; `origin` names it in error messages (a file path, or "embedded default").
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let config: Config = toml::from_str(text).map_err(|err| {
+    let mut config: Config = toml::from_str(text).map_err(|err| {
         let (line, column) = err
             .span()
             .map(|span| line_and_column(text, span.start))
@@ -45,6 +45,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
             message: err.message().trim().to_owned(),
         }
     })?;
+    config.source = super::Source::new(origin, text);
     config.validate().map_err(|message| ConfigError::Invalid {
         origin: origin.to_owned(),
         message,

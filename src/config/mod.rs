@@ -6,6 +6,7 @@
 
 mod file;
 mod sections;
+mod traffic;
 mod upstream;
 
 pub use file::{ConfigError, load, parse};
@@ -13,7 +14,8 @@ pub use sections::{
     Config, DemoConfig, DescriptorsConfig, ErrorsConfig, LimitsConfig, MetadataConfig,
     RoutingConfig, ServerConfig,
 };
-pub use upstream::{Balance, HealthCheckConfig, OutlierConfig, UpstreamConfig};
+pub use traffic::{DiscoveryConfig, OverrideConfig, Source, TrafficConfig};
+pub use upstream::{Balance, HealthCheckConfig, OutlierConfig, RetryConfig, UpstreamConfig};
 
 /// The configuration compiled into the binary: what `h2gate serve` runs when no config file exists.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/gateway.toml");

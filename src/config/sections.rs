@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::routing::{HttpRuleSpec, MultiSegmentDecoding};
 use crate::transcoding::JsonOptions;
 
+use super::traffic::{DiscoveryConfig, Source, TrafficConfig};
 use super::upstream::UpstreamConfig;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,6 +35,13 @@ pub struct Config {
     pub errors: ErrorsConfig,
     #[serde(default)]
     pub demo: DemoConfig,
+    #[serde(default)]
+    pub traffic: Vec<TrafficConfig>,
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
+    /// Where the text came from (for `origin:line` in messages); set by `parse`.
+    #[serde(skip)]
+    pub source: Source,
 }
 
 #[derive(Debug, Clone, Deserialize)]

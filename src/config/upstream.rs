@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use toml::Spanned;
+
+use crate::errors::code_from_name;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -12,8 +15,10 @@ pub struct UpstreamConfig {
     /// `http://host:port` (h2c), `https://host:port` (TLS), or `dns://name:port` (every A and
     /// AAAA record of the name, re-resolved every `dns_refresh_ms`, spoken to as h2c).
     pub endpoints: Vec<String>,
-    /// Full service names, or `"*"` for every service no other upstream names.
-    pub services: Vec<String>,
+    /// Full service names, or `"*"` for every service no other upstream names; may be empty
+    /// when only `[[traffic]]` rules send calls to the upstream.
+    #[serde(default)]
+    pub services: Vec<Spanned<String>>,
     /// Deadline of a unary call (a shorter client `Grpc-Timeout` wins).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -41,6 +46,9 @@ pub struct UpstreamConfig {
     pub health_check: Option<HealthCheckConfig>,
     #[serde(default)]
     pub outlier: OutlierConfig,
+    /// Retries beyond the always-safe ones; none when absent.
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
 }
 
 /// How a call picks among an upstream's endpoints.
@@ -98,6 +106,30 @@ impl Default for OutlierConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Extra attempts after the first.
+    pub attempts: u32,
+    /// gRPC code names that are retried.
+    pub on: Vec<String>,
+    /// Wait before the first retry (with jitter), doubling for each further one.
+    pub backoff_ms: u64,
+    /// Retries are at most this share of calls (plus 10 per second).
+    pub budget_percent: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 0,
+            on: vec!["UNAVAILABLE".into()],
+            backoff_ms: 25,
+            budget_percent: 20,
+        }
+    }
+}
+
 fn default_timeout_ms() -> u64 {
     15_000
 }
@@ -121,7 +153,10 @@ impl UpstreamConfig {
         Self {
             name: name.to_owned(),
             endpoints,
-            services,
+            services: services
+                .into_iter()
+                .map(|service| Spanned::new(0..0, service))
+                .collect(),
             timeout_ms: default_timeout_ms(),
             connect_timeout_ms: default_connect_timeout_ms(),
             stream_idle_timeout_ms: default_stream_idle_timeout_ms(),
@@ -131,6 +166,7 @@ impl UpstreamConfig {
             dns_refresh_ms: default_dns_refresh_ms(),
             health_check: None,
             outlier: OutlierConfig::default(),
+            retry: None,
         }
     }
 
@@ -149,9 +185,6 @@ impl UpstreamConfig {
                 "upstream {name:?}: endpoint {bad:?} must start with http:// (h2c), https:// (TLS) \
                  or dns:// (discovered by DNS, h2c)"
             ));
-        }
-        if self.services.is_empty() {
-            return Err(format!("upstream {name:?} serves no services"));
         }
         let timeouts = [
             self.timeout_ms,
@@ -189,6 +222,19 @@ impl UpstreamConfig {
             return Err(format!(
                 "upstream {name:?}: [upstreams.outlier] max_ejection_percent is at most 100"
             ));
+        }
+        if let Some(retry) = &self.retry {
+            if let Some(bad) = retry.on.iter().find(|name| code_from_name(name).is_none()) {
+                return Err(format!(
+                    "upstream {name:?}: [upstreams.retry] on: {bad:?} is not a gRPC code name \
+                     (UNAVAILABLE, DEADLINE_EXCEEDED, ...)"
+                ));
+            }
+            if retry.budget_percent > 100 {
+                return Err(format!(
+                    "upstream {name:?}: [upstreams.retry] budget_percent is at most 100"
+                ));
+            }
         }
         Ok(())
     }

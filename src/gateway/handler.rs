@@ -191,9 +191,14 @@ impl Gateway {
         route: &Route,
         parts: &Parts,
     ) -> Result<(CallSetup, Option<CallPermit>), GatewayError> {
+        // A `[[traffic]]` rule may send this request elsewhere (an override, the weights).
+        let upstream_id = match route.traffic.and_then(|id| self.plan.traffic.get(id)) {
+            Some(policy) => policy.pick(&parts.headers, route.upstream),
+            None => route.upstream,
+        };
         let upstream = self
             .upstreams
-            .get(route.upstream)
+            .get(upstream_id)
             .ok_or_else(|| GatewayError::internal("route points at a missing upstream"))?;
         let entry = upstream.entry();
         let permit = entry.admit().map_err(|max| {
@@ -214,6 +219,7 @@ impl Gateway {
         let call = CallSetup {
             upstream: upstream.balancer.clone(),
             grpc_path: route.grpc_path.clone(),
+            idempotent: route.idempotent,
             metadata: self.plan.forwarding.request_metadata(
                 &parts.headers,
                 parts.uri.authority().map(|a| a.as_str()),

@@ -10,12 +10,14 @@ use crate::embedded::{EmbeddedBackend, PLACEHOLDER_ENDPOINT};
 use crate::errors::BusinessCodes;
 use crate::routing::RouteTable;
 use crate::routing::rule_sources;
+use crate::traffic::{self, TrafficTable};
 use crate::transcoding::Transcoder;
-use crate::upstream::Upstreams;
 use crate::upstream::metadata::HeaderForwarding;
 
 pub struct Plan {
     pub routes: RouteTable,
+    /// The `[[traffic]]` rules routes may point at.
+    pub traffic: TrafficTable,
     /// The effective upstream list (config plus the embedded backend), indexed by `UpstreamId`.
     pub upstreams: Vec<UpstreamConfig>,
     /// Every route's transcoding, with the JSON options and direct writers.
@@ -51,7 +53,7 @@ impl Plan {
         let pool =
             descriptors::load(&config.descriptors, &extra_sets).map_err(|err| err.problems())?;
         for upstream in &config.upstreams {
-            for service in &upstream.services {
+            for service in upstream.services.iter().map(toml::Spanned::get_ref) {
                 if service != "*" && pool.get_service_by_name(service).is_none() {
                     problems.push(format!(
                         "upstream {:?}: service {service:?} is not in the loaded descriptors",
@@ -70,27 +72,36 @@ impl Plan {
             &config.descriptors.http_rule_files,
         );
         problems.append(&mut rule_problems);
-        let routes = RouteTable::build(&rules, config.routing.multi_segment_decoding, |service| {
-            Upstreams::resolve(&upstreams, service)
+        let traffic = traffic::compile(config, &upstreams, &pool);
+        let traffic = traffic.map_err(|mut found| problems.append(&mut found));
+        let no_rules = TrafficTable::default();
+        let table = traffic.as_ref().unwrap_or(&no_rules);
+        let routes = RouteTable::build(&rules, config.routing.multi_segment_decoding, |method| {
+            table.destination(method, &upstreams)
         });
         let routes = routes.map_err(|mut found| problems.append(&mut found));
         let codes = codes.map_err(|p| problems.push(p));
         let forwarding = forwarding.map_err(|p| problems.push(p));
-        match (routes, codes, forwarding) {
-            (Ok(routes), Ok(codes), Ok(forwarding)) if problems.is_empty() => Ok(Self {
-                transcoder: Arc::new(Transcoder::new(
-                    config.json,
-                    pool,
-                    routes.routes().iter().map(|route| &*route.rules),
-                )),
-                routes,
-                upstreams,
-                codes,
-                forwarding,
-                max_body_bytes: config.server.max_body_bytes,
-                max_header_bytes: config.limits.max_header_bytes,
-                request_timeout: std::time::Duration::from_millis(config.limits.request_timeout_ms),
-            }),
+        match (routes, traffic, codes, forwarding) {
+            (Ok(routes), Ok(traffic), Ok(codes), Ok(forwarding)) if problems.is_empty() => {
+                Ok(Self {
+                    traffic,
+                    transcoder: Arc::new(Transcoder::new(
+                        config.json,
+                        pool,
+                        routes.routes().iter().map(|route| &*route.rules),
+                    )),
+                    routes,
+                    upstreams,
+                    codes,
+                    forwarding,
+                    max_body_bytes: config.server.max_body_bytes,
+                    max_header_bytes: config.limits.max_header_bytes,
+                    request_timeout: std::time::Duration::from_millis(
+                        config.limits.request_timeout_ms,
+                    ),
+                })
+            }
             _ => Err(problems),
         }
     }

@@ -6,7 +6,10 @@ use super::Gateway;
 use crate::errors::GatewayError;
 use crate::routing::Route;
 use crate::transcoding::RequestSide;
-use crate::upstream::{CallSetup, call_unary, reply_response, status_error};
+use crate::upstream::{
+    Attempts, CallSetup, call_unary, error_with_attempts, reply_response, status_error,
+    with_attempts,
+};
 
 impl Gateway {
     pub(super) async fn unary(
@@ -18,16 +21,19 @@ impl Gateway {
     ) -> Result<Response, GatewayError> {
         let message = request.encode(body)?;
         let transcoder = &self.plan.transcoder;
+        let mut attempts = Attempts::default();
         let reply = call_unary(
             &call.upstream,
-            call.grpc_path,
-            message,
+            (call.grpc_path, message),
             call.metadata,
             call.deadline,
+            call.idempotent,
+            &mut attempts,
         )
         .await
-        .map_err(|status| status_error(transcoder, &status))?;
+        .map_err(|status| error_with_attempts(status_error(transcoder, &status), &attempts))?;
         let rendered = transcoder.render(&route.rules, &reply.message)?;
-        Ok(reply_response(rendered, &reply.headers, &reply.trailers))
+        let response = reply_response(rendered, &reply.headers, &reply.trailers);
+        Ok(with_attempts(response, &attempts))
     }
 }

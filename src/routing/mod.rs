@@ -22,6 +22,6 @@ mod trie;
 pub use http_rule::HttpRuleSpec;
 pub use matcher::{Lookup, PathMatcher, RouteMatch};
 pub use percent::MultiSegmentDecoding;
-pub use route_table::{CallKind, Route, RouteTable, UpstreamId};
+pub use route_table::{CallKind, Route, RouteTable, TrafficId, UpstreamId};
 pub use template::PathTemplate;
 pub use template_error::TemplateError;

@@ -18,6 +18,10 @@ use crate::transcoding::{RouteRules, RuleError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamId(pub usize);
 
+/// Index of the `[[traffic]]` rule that may send a route's calls to another upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficId(pub usize);
+
 /// The gRPC call shape; routes to streaming methods are answered per their framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
@@ -39,6 +43,12 @@ pub struct Route {
     /// Path variables' fields, body and response body: the route's side of transcoding.
     pub rules: Arc<RouteRules>,
     pub upstream: UpstreamId,
+    /// The `[[traffic]]` rule that picks the upstream per request instead, if one covers the
+    /// method (`upstream` is then its default).
+    pub traffic: Option<TrafficId>,
+    /// Whether the call may be sent twice: bound to GET, HEAD or OPTIONS, or declared
+    /// `idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` in its proto.
+    pub idempotent: bool,
 }
 
 impl fmt::Display for Route {
@@ -67,7 +77,7 @@ impl RouteTable {
     pub fn build(
         rules: &[SelectedRule],
         decoding: MultiSegmentDecoding,
-        upstream_for: impl Fn(&str) -> Option<UpstreamId>,
+        destination_for: impl Fn(&MethodDescriptor) -> Option<(UpstreamId, Option<TrafficId>)>,
     ) -> Result<Self, Vec<String>> {
         let mut matcher = PathMatcher::new(decoding);
         let mut routes = Vec::new();
@@ -82,7 +92,7 @@ impl RouteTable {
                 }
             };
             let service = rule.method.parent_service();
-            let Some(upstream) = upstream_for(service.full_name()) else {
+            let Some(destination) = destination_for(&rule.method) else {
                 problems.push(format!(
                     "{selector}: no [[upstreams]] entry serves {} (list it in `services`, or use \"*\")",
                     service.full_name()
@@ -90,7 +100,7 @@ impl RouteTable {
                 continue;
             };
             for binding in bindings {
-                match resolve(rule, binding, upstream) {
+                match resolve(rule, binding, destination) {
                     Ok(route) => {
                         let route = Arc::new(route);
                         let (method, template) =
@@ -144,7 +154,11 @@ impl RouteTable {
     }
 }
 
-fn resolve(rule: &SelectedRule, binding: Binding, upstream: UpstreamId) -> Result<Route, String> {
+fn resolve(
+    rule: &SelectedRule,
+    binding: Binding,
+    (upstream, traffic): (UpstreamId, Option<TrafficId>),
+) -> Result<Route, String> {
     let method = rule.method.clone();
     let variables = binding.template.variables().iter().map(|v| v.field_path());
     let rules = RouteRules::resolve(&method, variables, &binding.body, &binding.response_body)
@@ -163,7 +177,9 @@ fn resolve(rule: &SelectedRule, binding: Binding, upstream: UpstreamId) -> Resul
     let grpc_path = format!("/{}/{}", method.parent_service().full_name(), method.name());
     let grpc_path = PathAndQuery::try_from(grpc_path)
         .map_err(|err| format!("method name is not a valid HTTP path: {err}"))?;
+    let idempotent = is_idempotent(&binding.method, &method);
     Ok(Route {
+        idempotent,
         http_method: binding.method,
         template: binding.template,
         method,
@@ -171,5 +187,19 @@ fn resolve(rule: &SelectedRule, binding: Binding, upstream: UpstreamId) -> Resul
         grpc_path,
         rules: Arc::new(rules),
         upstream,
+        traffic,
     })
+}
+
+/// HTTP's safe methods, or a method whose proto promises it has no side effects or the same
+/// effect however often it runs.
+fn is_idempotent(http_method: &Method, method: &MethodDescriptor) -> bool {
+    let safe = [Method::GET, Method::HEAD, Method::OPTIONS].contains(http_method);
+    let level = method
+        .method_descriptor_proto()
+        .options
+        .as_ref()
+        .and_then(|options| options.idempotency_level);
+    // 1: NO_SIDE_EFFECTS, 2: IDEMPOTENT (google/protobuf/descriptor.proto).
+    safe || matches!(level, Some(1 | 2))
 }

@@ -56,9 +56,25 @@ pub struct RunningGateway {
     pub cert_source: Option<CertSource>,
     pub readiness: Arc<Readiness>,
     workers: Workers,
-    /// The reachability probe and the health checkers.
-    background: Vec<JoinHandle<()>>,
+    /// DNS discovery, the health checkers and the reachability probe.
+    background: Background,
     embedded: Option<RunningBackend>,
+}
+
+/// Tasks that run beside the workers; stopped on drop, also when start-up fails after they
+/// began.
+struct Background(Vec<JoinHandle<()>>);
+
+impl Background {
+    fn abort(&self) {
+        self.0.iter().for_each(JoinHandle::abort);
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.abort();
+    }
 }
 
 struct RunningBackend {
@@ -99,6 +115,12 @@ pub async fn start(
     let endpoint = running.as_ref().map(|(_, endpoint)| endpoint.as_str());
     let plan = Plan::build(config, embedded.map(|b| (b, endpoint))).map_err(StartError::Invalid)?;
     let registry = upstream::registry(&plan.upstreams)?;
+    // Before serving, so that the first calls find the discovered endpoints.
+    let mut background = Background(
+        upstream::start_discovery(&registry, &config.discovery)
+            .await
+            .map_err(|err| StartError::Invalid(vec![format!("[discovery]: {err}")]))?,
+    );
     let (acceptor, cert_source) = match listener_tls(config)? {
         Some((tls, source)) => (Some(TlsAcceptor::from(tls)), Some(source)),
         None => (None, None),
@@ -124,8 +146,10 @@ pub async fn start(
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     };
     let workers = Workers::start(listeners, spec).await?;
-    let mut background = upstream::spawn_health_checks(&registry);
-    background.push(upstream::spawn_prober(registry));
+    background
+        .0
+        .extend(upstream::spawn_health_checks(&registry));
+    background.0.push(upstream::spawn_prober(registry));
     readiness.set(Phase::Serving);
     Ok(RunningGateway {
         local_addr,
@@ -221,7 +245,7 @@ impl RunningGateway {
     pub async fn shutdown(mut self) {
         self.readiness.set(Phase::Draining);
         self.workers.drain().await;
-        self.background.iter().for_each(JoinHandle::abort);
+        self.background.abort();
         if let Some(mut backend) = self.embedded.take() {
             if let Some(stop) = backend.stop.take() {
                 let _ = stop.send(());
@@ -240,7 +264,7 @@ impl RunningGateway {
 impl Drop for RunningGateway {
     fn drop(&mut self) {
         self.workers.abort();
-        self.background.iter().for_each(JoinHandle::abort);
+        self.background.abort();
     }
 }
 

@@ -16,7 +16,7 @@ use super::{Framing, StreamSettings};
 use crate::errors::GatewayError;
 use crate::routing::{CallKind, Route};
 use crate::transcoding::RequestSide;
-use crate::upstream::{CallSetup, OpenStream, open_stream, reply_response};
+use crate::upstream::{Attempts, CallSetup, OpenStream, open_stream, reply_response};
 
 pub async fn body_stream(
     settings: Arc<StreamSettings>,
@@ -29,11 +29,12 @@ pub async fn body_stream(
     let (mut pump, requests, uploaded) = Pump::spawn(body, (request, call.client.clone()), limits);
     let idle = call.idle_timeout;
     let call_client = call.client.clone();
+    let mut attempts = Attempts::default();
     let open = tokio::select! {
         // The client's own error explains a call that failed because of it.
         biased;
         error = pump.failed() => return Err(error),
-        opened = open_stream(&call.upstream, call.grpc_path, requests, call.metadata) => {
+        opened = open_stream(&call.upstream, call.grpc_path, requests, call.metadata, &mut attempts) => {
             opened.map_err(|status| settings.status_error(&status))?
         }
         () = idle_after(uploaded, idle) => return Err(silent(idle)),

@@ -25,7 +25,9 @@ use crate::listener::{ClientConnection, ClientPaced};
 use crate::routing::Route;
 use crate::transcoding::RenderedBody;
 use crate::upstream::metadata::copy_to_response;
-use crate::upstream::{CallSetup, OpenStream, open_single};
+use crate::upstream::{
+    Attempts, CallSetup, OpenStream, error_with_attempts, open_single_retrying, with_attempts,
+};
 
 /// Calls a server-streaming method with one request message and streams the replies.
 pub async fn server_stream(
@@ -35,22 +37,30 @@ pub async fn server_stream(
     call: CallSetup,
     framing: Framing,
 ) -> Result<Response, GatewayError> {
-    let opening = open_single(&call.upstream, call.grpc_path, message, call.metadata);
+    let mut attempts = Attempts::default();
+    let opening = open_single_retrying(
+        &call.upstream,
+        (call.grpc_path, message),
+        call.metadata,
+        (call.idempotent, call.idle_timeout),
+        &mut attempts,
+    );
     // A backend that takes the call but never answers is cut like a silent stream.
     let open = match tokio::time::timeout(call.idle_timeout, opening).await {
-        Ok(opened) => opened.map_err(|status| settings.status_error(&status))?,
-        Err(_) => return Err(settings.status_error(&silent_for(call.idle_timeout))),
+        Ok(opened) => opened.map_err(|status| settings.status_error(&status)),
+        Err(_) => Err(settings.status_error(&silent_for(call.idle_timeout))),
     };
+    let open = open.map_err(|error| error_with_attempts(error, &attempts))?;
     let client = call.client;
-    stream_response(
+    let response = stream_response(
         settings,
         route,
         open,
         framing,
         (call.idle_timeout, client),
         None,
-    )
-    .await
+    );
+    Ok(with_attempts(response.await?, &attempts))
 }
 
 /// Everything the response body needs to keep pulling messages after the handler returned.

@@ -31,7 +31,7 @@ use crate::errors::GatewayError;
 use crate::listener::StreamReservation;
 use crate::routing::{CallKind, Route};
 use crate::transcoding::{BodyRule, RequestSide};
-use crate::upstream::{CallSetup, OpenStream, RequestSender, open_stream, request_feed};
+use crate::upstream::{Attempts, CallSetup, OpenStream, RequestSender, open_stream, request_feed};
 
 /// Frames in flight from the client to the upstream call.
 const FRAME_BUFFER: usize = 8;
@@ -125,7 +125,14 @@ impl Bridge {
         if starts_from_url && let Err(error) = self.forward(b"") {
             return self.close_with_error(error).await;
         }
-        let opening = open_stream(&call.upstream, call.grpc_path, requests, call.metadata);
+        let mut attempts = Attempts::default();
+        let opening = open_stream(
+            &call.upstream,
+            call.grpc_path,
+            requests,
+            call.metadata,
+            &mut attempts,
+        );
         tokio::pin!(opening);
         let mut upstream: Option<Streaming<Bytes>> = None;
         // The backend's silence, the wait for its response headers included.

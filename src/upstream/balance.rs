@@ -11,7 +11,7 @@
 //! `Buffer` task between every request and the balancer, the very hop the per-worker
 //! connections exist to avoid. The healthy path costs a lock-free look at two endpoints.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ use super::endpoint_life::State;
 use super::registry::UpstreamEntry;
 use super::shared_endpoint::SharedEndpoint;
 use crate::config::Balance;
+use crate::random;
 
 /// One worker's view of one upstream: its endpoints as this worker connects to them.
 #[derive(Clone)]
@@ -30,8 +31,6 @@ struct Inner {
     set: Mutex<Arc<WorkerSet>>,
     /// The largest reply message accepted from these endpoints.
     max_response_bytes: usize,
-    /// xorshift state; races between calls only make it more random.
-    random: AtomicU64,
     turn: AtomicUsize,
 }
 
@@ -59,7 +58,6 @@ impl Balancer {
             entry,
             set: Mutex::new(Arc::new(set)),
             max_response_bytes,
-            random: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
             turn: AtomicUsize::new(0),
         }))
     }
@@ -78,26 +76,37 @@ impl Balancer {
     pub fn choose(&self, avoid: Option<&Arc<Endpoint>>) -> Option<Pick> {
         let set = self.current();
         let all = &set.endpoints;
-        if let [only] = all.as_slice() {
-            return Some(Pick {
-                first: Arc::clone(only),
-                fallback: None,
-            });
+        match all.as_slice() {
+            [] => return None,
+            [only] => {
+                return Some(Pick {
+                    first: Arc::clone(only),
+                    fallback: None,
+                });
+            }
+            _ => {}
         }
+        // One turn per call, whichever path picks (round robin); a retry takes none, so the
+        // calls after it keep their turns.
+        let turn = match (self.0.entry.balance, avoid) {
+            (Balance::RoundRobin, None) => self.0.turn.fetch_add(1, Ordering::Relaxed),
+            (Balance::RoundRobin, Some(_)) => self.0.turn.load(Ordering::Relaxed),
+            (Balance::Latency | Balance::LeastRequest, _) => 0,
+        };
         if avoid.is_none()
-            && let Some(pick) = self.fast_pick(all)
+            && let Some(pick) = self.fast_pick(all, turn)
         {
             return Some(pick);
         }
-        self.careful_pick(all, avoid)
+        self.careful_pick(all, avoid, turn)
     }
 
     /// Two endpoints picked at random (or the next in turn), when they are ready: the
     /// healthy case, without looking at the others.
-    fn fast_pick(&self, all: &[Arc<Endpoint>]) -> Option<Pick> {
+    fn fast_pick(&self, all: &[Arc<Endpoint>], turn: usize) -> Option<Pick> {
         let n = all.len();
         if self.0.entry.balance == Balance::RoundRobin {
-            let at = self.0.turn.fetch_add(1, Ordering::Relaxed) % n;
+            let at = turn % n;
             let first = all.get(at)?;
             let next = all.get((at + 1) % n)?;
             let ready = first.shared.state() == State::Ready;
@@ -115,7 +124,12 @@ impl Balancer {
     /// Looks at every endpoint: ready ones first, then those not tried or connecting, then
     /// (panic mode) all. Endpoints idle while others are ready are connected in the
     /// background, so that they rejoin without a call waiting on them.
-    fn careful_pick(&self, all: &[Arc<Endpoint>], avoid: Option<&Arc<Endpoint>>) -> Option<Pick> {
+    fn careful_pick(
+        &self,
+        all: &[Arc<Endpoint>],
+        avoid: Option<&Arc<Endpoint>>,
+        turn: usize,
+    ) -> Option<Pick> {
         let mut ready = Vec::new();
         let mut untried = Vec::new();
         for endpoint in all {
@@ -129,14 +143,13 @@ impl Balancer {
             warm_in_background(&untried);
         }
         let all_refs: Vec<&Arc<Endpoint>> = all.iter().collect();
-        let mut candidates = [ready, untried, all_refs]
+        // A retry goes anywhere but where it failed, an untried endpoint included, before it
+        // goes back there.
+        let candidates = [&ready, &untried, &all_refs]
             .into_iter()
+            .map(|tier| without(tier, avoid))
+            .chain(std::iter::once(all_refs.clone()))
             .find(|list| !list.is_empty())?;
-        if let Some(avoid) = avoid
-            && candidates.len() > 1
-        {
-            candidates.retain(|e| !Arc::ptr_eq(e, avoid));
-        }
         match candidates.as_slice() {
             [] => None,
             [only] => Some(Pick {
@@ -144,7 +157,7 @@ impl Balancer {
                 fallback: None,
             }),
             list if self.0.entry.balance == Balance::RoundRobin => {
-                let at = self.0.turn.fetch_add(1, Ordering::Relaxed) % list.len();
+                let at = turn % list.len();
                 Some(Pick {
                     first: Arc::clone(list.get(at)?),
                     fallback: list.get((at + 1) % list.len()).map(|e| Arc::clone(e)),
@@ -175,10 +188,9 @@ impl Balancer {
 
     /// Two different indices below `n` (n ≥ 2), at random.
     fn two_of(&self, n: usize) -> (usize, usize) {
-        let r = self.next_random();
         let n64 = n as u64;
-        let a = (r % n64) as usize;
-        let b = (a + 1 + ((r >> 32) % (n64 - 1)) as usize) % n;
+        let a = random::below(n64) as usize;
+        let b = (a + 1 + random::below(n64 - 1) as usize) % n;
         (a, b)
     }
 
@@ -194,15 +206,6 @@ impl Balancer {
             });
         }
         Arc::clone(&set)
-    }
-
-    fn next_random(&self) -> u64 {
-        let mut x = self.0.random.load(Ordering::Relaxed);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0.random.store(x, Ordering::Relaxed);
-        x
     }
 }
 
@@ -228,6 +231,17 @@ pub fn follow_set(
         })
         .collect();
     (shared.generation, endpoints)
+}
+
+/// `list` less `avoid`.
+fn without<'a>(
+    list: &[&'a Arc<Endpoint>],
+    avoid: Option<&Arc<Endpoint>>,
+) -> Vec<&'a Arc<Endpoint>> {
+    list.iter()
+        .filter(|e| !avoid.is_some_and(|avoid| Arc::ptr_eq(e, avoid)))
+        .copied()
+        .collect()
 }
 
 fn warm_in_background(endpoints: &[&Arc<Endpoint>]) {

@@ -32,6 +32,7 @@ use super::h2_status::h2_status;
 use super::request_pipe::pipe_requests;
 pub use super::response_head::OpenStream;
 use super::response_head::read_head;
+use super::retry::Retries;
 
 /// A successful unary reply.
 #[derive(Debug)]
@@ -41,23 +42,110 @@ pub struct UnaryReply {
     pub trailers: MetadataMap,
 }
 
-/// Calls `path` with one encoded `message`. The deadline covers the whole exchange and is
-/// also sent to the backend as `grpc-timeout`.
+/// Which endpoints a call was sent to: how many times (a call the backend never processed,
+/// or a retry, is sent again), and the last endpoint, which a retry avoids.
+#[derive(Default)]
+pub struct Attempts {
+    pub count: u32,
+    pub last: Option<Arc<Endpoint>>,
+}
+
+impl Attempts {
+    fn sent(&mut self, endpoint: &Arc<Endpoint>) {
+        self.count += 1;
+        self.last = Some(Arc::clone(endpoint));
+    }
+}
+
+/// Calls `path` with one encoded `message`, retried as the upstream's policy allows for an
+/// `idempotent` method. The deadline covers every attempt and is sent to the backend as
+/// `grpc-timeout` (what is left of it).
 pub async fn call_unary(
     upstream: &Balancer,
-    path: PathAndQuery,
-    message: Bytes,
+    (path, message): (PathAndQuery, Bytes),
     mut metadata: MetadataMap,
     deadline: Duration,
+    idempotent: bool,
+    attempts: &mut Attempts,
 ) -> Result<UnaryReply, Status> {
-    if let Ok(value) = format!("{}m", deadline.as_millis().max(1)).parse() {
+    let started = Instant::now();
+    let policy = upstream.entry().retry.as_ref();
+    let mut retries = Retries::new(policy, idempotent, started + deadline);
+    loop {
+        let left = deadline.saturating_sub(started.elapsed());
+        let metadata = kept_for_retries(&retries, &mut metadata);
+        let message = (path.clone(), message.clone());
+        let status = match unary_attempt(upstream, message, metadata, left, attempts).await {
+            Ok(reply) => return Ok(reply),
+            Err(status) => deadline_passed(status, started, deadline),
+        };
+        if !retries.again(&status).await {
+            return Err(status);
+        }
+        retrying(upstream, &status, attempts);
+    }
+}
+
+/// Opens a call with one request `message` (server streaming), retried as the upstream's
+/// policy allows for an `idempotent` method while no reply has arrived; retries end `within`
+/// from now. Resolves when the backend's response headers arrive.
+pub async fn open_single_retrying(
+    upstream: &Balancer,
+    (path, message): (PathAndQuery, Bytes),
+    mut metadata: MetadataMap,
+    (idempotent, within): (bool, Duration),
+    attempts: &mut Attempts,
+) -> Result<OpenStream, Status> {
+    let policy = upstream.entry().retry.as_ref();
+    let mut retries = Retries::new(policy, idempotent, Instant::now() + within);
+    loop {
+        let metadata = kept_for_retries(&retries, &mut metadata);
+        let opened = open_single(upstream, path.clone(), message.clone(), metadata, attempts);
+        let status = match opened.await {
+            Ok(open) => return Ok(open),
+            Err(status) => status,
+        };
+        if !retries.again(&status).await {
+            return Err(status);
+        }
+        retrying(upstream, &status, attempts);
+    }
+}
+
+/// The metadata for an attempt: a copy while another attempt may follow, else itself.
+fn kept_for_retries(retries: &Retries<'_>, metadata: &mut MetadataMap) -> MetadataMap {
+    if retries.none_possible() {
+        std::mem::take(metadata)
+    } else {
+        metadata.clone()
+    }
+}
+
+fn retrying(upstream: &Balancer, status: &Status, attempts: &Attempts) {
+    tracing::debug!(
+        upstream = &*upstream.entry().name,
+        code = ?status.code(),
+        attempts = attempts.count,
+        "retrying the call"
+    );
+}
+
+/// One attempt of a unary call, within `left` of its deadline.
+async fn unary_attempt(
+    upstream: &Balancer,
+    (path, message): (PathAndQuery, Bytes),
+    mut metadata: MetadataMap,
+    left: Duration,
+    attempts: &mut Attempts,
+) -> Result<UnaryReply, Status> {
+    if let Ok(value) = format!("{}m", left.as_millis().max(1)).parse() {
         metadata.insert("grpc-timeout", value);
     }
     let exchange = async move {
         let OpenStream {
             headers,
             mut messages,
-        } = open_single(upstream, path, message, metadata).await?;
+        } = open_single(upstream, path, message, metadata, attempts).await?;
         let message = messages
             .message()
             .await?
@@ -74,21 +162,26 @@ pub async fn call_unary(
             trailers,
         })
     };
-    let started = Instant::now();
-    let expired = || {
+    tokio::time::timeout(left, exchange)
+        .await
+        .unwrap_or_else(|_| Err(Status::deadline_exceeded(TIMED_OUT)))
+}
+
+const TIMED_OUT: &str = "the backend did not answer in time";
+
+/// A status that means the call's deadline passed, told as such: a backend enforcing the
+/// same `grpc-timeout` may get there first, and tonic-based ones report that as CANCELLED
+/// ("Timeout expired").
+fn deadline_passed(status: Status, started: Instant, deadline: Duration) -> Status {
+    let passed = started.elapsed() >= deadline;
+    let ours = status.code() == Code::DeadlineExceeded && status.message() == TIMED_OUT;
+    if ours || (status.code() == Code::Cancelled && passed) {
         Status::deadline_exceeded(format!(
             "the backend did not answer within {} ms",
             deadline.as_millis()
         ))
-    };
-    match tokio::time::timeout(deadline, exchange).await {
-        // A backend enforcing the same `grpc-timeout` may get there first, and tonic-based
-        // ones report that as CANCELLED ("Timeout expired").
-        Ok(Err(status)) if status.code() == Code::Cancelled && started.elapsed() >= deadline => {
-            Err(expired())
-        }
-        Ok(result) => result,
-        Err(_) => Err(expired()),
+    } else {
+        status
     }
 }
 
@@ -99,6 +192,7 @@ pub async fn open_single(
     path: PathAndQuery,
     message: Bytes,
     metadata: MetadataMap,
+    attempts: &mut Attempts,
 ) -> Result<OpenStream, Status> {
     let frame = grpc_frame(&message).map_err(|err| Status::invalid_argument(err.to_string()))?;
     let request_id = metadata.get(REQUEST_ID).cloned();
@@ -107,9 +201,10 @@ pub async fn open_single(
     let mut attempt = (path, metadata, frame);
     loop {
         let (path, metadata, frame) = attempt;
-        let (endpoint, channel) = choose(upstream, request_id.as_ref()).await?;
+        let (endpoint, channel) = choose(upstream, request_id.as_ref(), attempts).await?;
         let (response, mut send, opened) =
             send_head(&endpoint, channel.sender.clone(), path, metadata)?;
+        attempts.sent(&endpoint);
         let id = response.stream_id().as_u32();
         send.send_data(frame, true).map_err(|err| h2_status(&err))?;
         let mut head = PendingHead::new(response, Some(send), opened);
@@ -148,13 +243,15 @@ pub async fn open_stream<S>(
     path: PathAndQuery,
     requests: S,
     metadata: MetadataMap,
+    attempts: &mut Attempts,
 ) -> Result<OpenStream, Status>
 where
     S: Stream<Item = Result<Bytes, Status>> + Send + 'static,
 {
     let request_id = metadata.get(REQUEST_ID).cloned();
-    let (endpoint, channel) = choose(upstream, request_id.as_ref()).await?;
+    let (endpoint, channel) = choose(upstream, request_id.as_ref(), attempts).await?;
     let (response, send, opened) = send_head(&endpoint, channel.sender.clone(), path, metadata)?;
+    attempts.sent(&endpoint);
     // The pipe owns the request half: it resets the stream (after a grace) if the client
     // abandons the call.
     tokio::spawn(pipe_requests(requests, send, opened));
@@ -223,9 +320,10 @@ fn failed(
 async fn choose(
     upstream: &Balancer,
     request_id: Option<&MetadataValue<Ascii>>,
+    attempts: &Attempts,
 ) -> Result<(Arc<Endpoint>, Channel), Status> {
     let Pick { first, fallback } = upstream
-        .choose(None)
+        .choose(attempts.last.as_ref())
         .ok_or_else(|| Status::unavailable("the upstream has no endpoints"))?;
     let result = match (first.ready(fallback.is_none()).await, fallback) {
         (Ok(channel), _) => return Ok((first, channel)),

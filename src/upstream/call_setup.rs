@@ -14,6 +14,8 @@ pub struct CallSetup {
     pub upstream: Balancer,
     pub grpc_path: PathAndQuery,
     pub metadata: MetadataMap,
+    /// The method may run twice (retries under `[upstreams.retry]`).
+    pub idempotent: bool,
     /// Unary deadline: the upstream's `timeout_ms`, or the client's shorter `Grpc-Timeout`.
     pub deadline: Duration,
     /// Streaming calls end after this long without a message from the backend.

@@ -52,12 +52,12 @@ impl Upstreams {
     pub fn resolve(configs: &[UpstreamConfig], service: &str) -> Option<UpstreamId> {
         let named = configs
             .iter()
-            .position(|u| u.services.iter().any(|s| s == service));
+            .position(|u| u.services.iter().any(|s| s.get_ref() == service));
         named
             .or_else(|| {
                 configs
                     .iter()
-                    .position(|u| u.services.iter().any(|s| s == "*"))
+                    .position(|u| u.services.iter().any(|s| s.get_ref() == "*"))
             })
             .map(UpstreamId)
     }

@@ -15,6 +15,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
 use super::endpoint_life::State;
+use super::retry::RetryPolicy;
 use super::shared_endpoint::SharedEndpoint;
 use super::target::Target;
 use crate::config::{Balance, HealthCheckConfig, OutlierConfig, UpstreamConfig};
@@ -44,6 +45,7 @@ pub struct UpstreamEntry {
     pub outlier: Option<OutlierConfig>,
     pub health_check: Option<HealthCheckConfig>,
     pub max_in_flight: Option<usize>,
+    pub retry: Option<RetryPolicy>,
     pub connect_timeout: Duration,
     pub timeout: Duration,
     pub stream_idle_timeout: Duration,
@@ -245,6 +247,7 @@ fn entry(config: &UpstreamConfig) -> Result<UpstreamEntry, UpstreamError> {
         outlier: config.outlier.enabled.then(|| config.outlier.clone()),
         health_check: config.health_check.clone(),
         max_in_flight: config.max_in_flight,
+        retry: config.retry.as_ref().map(RetryPolicy::new),
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         timeout: Duration::from_millis(config.timeout_ms),
         stream_idle_timeout: Duration::from_millis(config.stream_idle_timeout_ms),

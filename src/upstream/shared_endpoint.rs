@@ -121,7 +121,7 @@ impl SharedEndpoint {
         self.probe_failed(cause);
         let now = Instant::now();
         let mut life = self.lock();
-        let wait = life.connect_failed(now, jitter());
+        let wait = life.connect_failed(now, crate::random::unit());
         tracing::debug!(upstream = self.upstream(), endpoint = %self.uri, backoff_ms = wait.as_millis(), "backing off");
         self.publish(&life, now);
     }
@@ -234,14 +234,6 @@ fn since_epoch_ms(at: Instant) -> u64 {
     let epoch = *EPOCH.get_or_init(Instant::now);
     let nanos = at.saturating_duration_since(epoch).as_nanos();
     u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(DEADLINE_MASK)
-}
-
-/// A number in [0, 1) that differs between calls and processes (for backoff jitter).
-pub fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
 #[cfg(test)]

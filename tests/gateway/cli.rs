@@ -2,11 +2,12 @@
 //! processes on temp config files.
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{
     BackendProcess, Client, GREETER_RULES, GatewayProcess, Setup, TempFile, TestGateway,
@@ -407,6 +408,7 @@ fn help_works_for_every_subcommand() {
         ("check", "--config"),
         ("routes", "--config"),
         ("demo-backend", "--listen"),
+        ("demo-backend", "--version"),
     ] {
         let output = run(&[sub, "--help"]);
         assert!(output.status.success(), "{sub} --help: {}", output.all());
@@ -420,12 +422,8 @@ fn help_works_for_every_subcommand() {
     assert!(!bad.status.success());
 }
 
-#[tokio::test]
-async fn demo_backend_command_serves_the_demo_over_h2c() {
-    let backend = BackendProcess::start().await;
-    let addr = backend.addr;
-
-    // A gateway in this process fronting the child's demo services.
+/// A plaintext gateway in this process fronting the demo services of a child at `addr`.
+async fn gateway_in_front_of(addr: SocketAddr) -> h2gate::server::RunningGateway {
     let proto = demo_proto_dir();
     let text = format!(
         concat!(
@@ -440,9 +438,15 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
         rules = GREETER_RULES,
     );
     let config = h2gate::config::parse(&text, "cli test").expect("config parses");
-    let running = crate::support::start_gateway(&config)
+    crate::support::start_gateway(&config)
         .await
-        .expect("gateway starts");
+        .expect("gateway starts")
+}
+
+#[tokio::test]
+async fn demo_backend_command_serves_the_demo_over_h2c() {
+    let backend = BackendProcess::start().await;
+    let running = gateway_in_front_of(backend.addr).await;
     let client = Client::h2c(running.local_addr).await;
     let user = client.get_ok("/v1/users/1").await;
     assert_eq!(user["name"], "Alan Turing");
@@ -451,6 +455,54 @@ async fn demo_backend_command_serves_the_demo_over_h2c() {
     assert_eq!(reply.json()["message"], "Hello, child!");
     drop(client);
     running.shutdown().await;
+}
+
+#[tokio::test]
+async fn demo_backend_command_serves_either_version() {
+    // (arguments, the tags of user 42, x-served-by)
+    let cases: [(&[&str], Value, &str); 3] = [
+        (&[], json!(["math", "poetry"]), h2gate_demo::SERVED_BY_VALUE),
+        (
+            &["--version", "v1"],
+            json!(["math", "poetry"]),
+            h2gate_demo::SERVED_BY_VALUE,
+        ),
+        (
+            &["--version", "v2"],
+            json!(["math", "poetry", h2gate_demo::V2_TAG]),
+            h2gate_demo::SERVED_BY_VALUE_V2,
+        ),
+    ];
+    for (args, tags, served_by) in cases {
+        let backend = BackendProcess::start_with(args).await;
+        let running = gateway_in_front_of(backend.addr).await;
+        let client = Client::h2c(running.local_addr).await;
+        let reply = client.get("/v1/users/42").await;
+        assert_eq!(reply.status, StatusCode::OK, "{args:?}: {}", reply.text());
+        let user = reply.json();
+        assert_eq!(user["name"], "Ada Lovelace", "{args:?}: the same data");
+        assert_eq!(user["tags"], tags, "{args:?}: {user}");
+        assert_eq!(
+            reply.header("grpc-metadata-x-served-by"),
+            Some(served_by),
+            "{args:?}: {:?}",
+            reply.headers
+        );
+        drop(client);
+        running.shutdown().await;
+    }
+}
+
+#[test]
+fn demo_backend_refuses_an_unknown_version_and_h2gate_version_still_prints() {
+    let output = run(&["demo-backend", "--listen", "127.0.0.1:0", "--version", "v3"]);
+    assert_fails_naming(&output, &["\"v3\"", "v1, v2"]);
+    let output = run(&["--version"]);
+    assert!(output.status.success(), "{}", output.all());
+    assert_eq!(
+        output.stdout.trim(),
+        format!("h2gate {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[tokio::test]

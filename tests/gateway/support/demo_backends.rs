@@ -1,19 +1,21 @@
 //! The demo services as real gRPC backends in this process, each on its own loopback
 //! listener: [`DemoBackend`] as `h2gate demo-backend` serves them (optionally observed through
 //! a stream probe), and [`CountingBackend`], h2c or TLS ([`BackendCert`]), counting the
-//! requests and connections that reach it, for tests of how the gateway connects to, spreads
-//! over and survives its backends.
+//! requests and connections that reach it ([`BackendCounts`]), for tests of how the gateway
+//! connects to, spreads over and survives its backends; as [`BackendOptions`] say, it runs
+//! either demo version, answers health checks from a handle the test keeps, and can be slow.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use h2gate_demo::StreamProbe;
+use h2gate_demo::{ServeOptions, StreamProbe, UserStore};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::backend_counts::{BackendCounts, Observed};
 use super::ports::bind_loopback;
 
 /// The demo backend served on its own listener (`h2gate_demo::serve`), stopped on drop.
@@ -122,50 +124,20 @@ impl BackendCert {
     }
 }
 
-/// What a [`CountingBackend`] has seen.
-#[derive(Debug, Default)]
-pub struct BackendCounts {
-    requests: AtomicU64,
-    accepted: AtomicU64,
-    /// Peer addresses of the connections that carried at least one request.
-    request_peers: std::sync::Mutex<std::collections::HashSet<SocketAddr>>,
+/// How a [`CountingBackend`] serves, beyond h2c or TLS.
+#[derive(Debug, Clone, Default)]
+pub struct BackendOptions {
+    /// The demo's version, and the health statuses it answers with (the test keeps a clone of
+    /// `demo.health` to flip them).
+    pub demo: ServeOptions,
+    /// Every reply's head is held back this long: a slow backend.
+    pub reply_delay: Duration,
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`, as backends protecting themselves set it.
+    pub max_concurrent_streams: Option<u32>,
 }
 
-impl BackendCounts {
-    /// gRPC requests received.
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
-    }
-
-    /// TCP connections accepted, including ones that never carried a request (such as the
-    /// gateway's reachability probes, which connect and hang up).
-    pub fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    /// Distinct connections that carried at least one request.
-    pub fn request_connections(&self) -> usize {
-        self.request_peers.lock().expect("request peers lock").len()
-    }
-
-    fn record<B>(&self, request: &http::Request<B>) {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        // tonic puts the TCP connection's addresses in every request (under TLS too).
-        let peer = request
-            .extensions()
-            .get::<tonic::transport::server::TcpConnectInfo>()
-            .and_then(|info| info.remote_addr());
-        if let Some(peer) = peer {
-            self.request_peers
-                .lock()
-                .expect("request peers lock")
-                .insert(peer);
-        }
-    }
-}
-
-/// The demo services (`h2gate_demo::routes`) on their own listener, h2c or TLS, counting the
-/// requests they receive and the connections those arrive on.
+/// The demo services (`h2gate_demo::routes_with`) on their own listener, h2c or TLS, counting
+/// the requests they receive and the connections those arrive on.
 pub struct CountingBackend {
     pub addr: SocketAddr,
     pub counts: Arc<BackendCounts>,
@@ -187,18 +159,28 @@ impl CountingBackend {
     /// h2c on an ephemeral loopback port, allowing at most `limit` concurrent streams per
     /// connection (`SETTINGS_MAX_CONCURRENT_STREAMS`), as backends protecting themselves do.
     pub async fn start_with_stream_limit(limit: u32) -> Self {
-        Self::serve_with(bind_loopback().await, None, Some(limit))
+        Self::start_with(BackendOptions {
+            max_concurrent_streams: Some(limit),
+            ..BackendOptions::default()
+        })
+        .await
+    }
+
+    /// h2c on an ephemeral loopback port, as `options` say.
+    pub async fn start_with(options: BackendOptions) -> Self {
+        Self::serve_with(bind_loopback().await, None, options)
     }
 
     /// Serves on `listener` (h2c without `tls`).
     pub fn serve(listener: TcpListener, tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
-        Self::serve_with(listener, tls, None)
+        Self::serve_with(listener, tls, BackendOptions::default())
     }
 
+    /// Serves on `listener` (h2c without `tls`) as `options` say.
     fn serve_with(
         listener: TcpListener,
         tls: Option<tonic::transport::ServerTlsConfig>,
-        max_concurrent_streams: Option<u32>,
+        options: BackendOptions,
     ) -> Self {
         let addr = listener.local_addr().expect("backend address");
         let counts = Arc::new(BackendCounts::default());
@@ -215,19 +197,19 @@ impl CountingBackend {
             }
         });
         let seen = Arc::clone(&counts);
-        let count_requests =
-            tower::util::MapRequestLayer::new(move |request: http::Request<tonic::body::Body>| {
-                seen.record(&request);
-                request
-            });
-        let mut server =
-            tonic::transport::Server::builder().max_concurrent_streams(max_concurrent_streams);
+        let delay = options.reply_delay;
+        let observe = tower::layer::layer_fn(move |inner| Observed {
+            inner,
+            counts: Arc::clone(&seen),
+            delay,
+        });
+        let mut server = tonic::transport::Server::builder()
+            .max_concurrent_streams(options.max_concurrent_streams);
         if let Some(tls) = tls {
             server = server.tls_config(tls).expect("backend TLS configuration");
         }
-        let router = server
-            .layer(count_requests)
-            .add_routes(h2gate_demo::routes());
+        let routes = h2gate_demo::routes_with(Arc::new(UserStore::seeded()), &options.demo);
+        let router = server.layer(observe).add_routes(routes);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {

@@ -1,11 +1,14 @@
 //! What the tests stand on, one concept a file: the gateway under test and its configuration
 //! (`test_gateway`), the `h2gate` binary as a child process (`processes`), the clients that
 //! talk to the gateway (`http_client`, `stream_client`, `raw_h2`, over `tls_client`), the
-//! backends behind it, real (`demo_backends`) or misbehaving (`fake_backends`), gRPC's wire
-//! format (`grpc_wire`), and small utilities (`ports`, `waiting`, `files`). Tests import from
-//! here; `raw_h2`, a vocabulary of frames more than a few types, is used by its module path.
+//! backends behind it, real (`demo_backends`, counted inside by `backend_counts`) or
+//! misbehaving (`fake_backends`), a DNS server (`dns_server`), gRPC's wire format (`grpc_wire`), and small utilities
+//! (`ports`, `waiting`, `files`). Tests import from here; `raw_h2`, a vocabulary of frames more
+//! than a few types, is used by its module path.
 
+mod backend_counts;
 mod demo_backends;
+mod dns_server;
 mod fake_backends;
 mod files;
 mod grpc_wire;
@@ -18,7 +21,8 @@ mod test_gateway;
 mod tls_client;
 mod waiting;
 
-pub use demo_backends::{BackendCert, CountingBackend, DemoBackend};
+pub use demo_backends::{BackendCert, BackendOptions, CountingBackend, DemoBackend};
+pub use dns_server::DnsServer;
 pub use fake_backends::{
     BlackHole, FakeAnswer, FakeBackend, PatchedDemo, RawBackend, RawBehaviour, Scripted,
 };

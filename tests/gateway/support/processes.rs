@@ -276,7 +276,13 @@ pub struct BackendProcess {
 impl BackendProcess {
     /// Starts `h2gate demo-backend`; returns once it has logged the address it serves on.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`BackendProcess::start`] with more arguments (e.g. `["--version", "v2"]`).
+    pub async fn start_with(args: &[&str]) -> Self {
         let mut child = h2gate_command(&["demo-backend", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .spawn()
