@@ -104,6 +104,32 @@ fn check_accepts_the_shipped_default_config() {
 }
 
 #[test]
+fn check_accepts_the_compose_config_with_its_canary_split() {
+    // Its paths (demo/proto) are relative to the repository, as in the container.
+    let output = h2gate_command(&["check", "--config", "config/compose.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run h2gate check");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{all}");
+}
+
+#[test]
+fn check_names_the_line_of_a_bad_traffic_rule() {
+    let rule = "[[traffic]]\nmethods = [\"demo.v1.Greeter/*\"]\nweights = { nowhere = 90 }\n";
+    let text = format!("{}{rule}", config_text(&Setup::default(), None));
+    let line = text.lines().position(|l| l.starts_with("weights")).unwrap() + 1;
+    let (output, _file) = check(&text);
+    assert!(!output.status.success(), "{}", output.all());
+    let expected = format!(":{line}: [[traffic]] weights: no upstream is named \"nowhere\"");
+    assert!(output.all().contains(&expected), "{}", output.all());
+}
+
+#[test]
 fn check_rejects_an_invalid_template_naming_the_selector() {
     for template in ["/v1/a/", "/v1/{name", "v1/no/leading/slash"] {
         let rule = format!(
