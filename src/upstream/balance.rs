@@ -254,3 +254,86 @@ fn warm_in_background(endpoints: &[&Arc<Endpoint>]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UpstreamConfig;
+    use crate::upstream::registry::registry;
+
+    fn balancer(endpoints: &[&str], balance: Balance) -> Balancer {
+        let endpoints = endpoints.iter().map(|&e| e.to_owned()).collect();
+        let mut config = UpstreamConfig::new("u", endpoints, vec!["*".into()]);
+        config.balance = balance;
+        let registry = registry(&[config]).unwrap();
+        Balancer::new(Arc::clone(registry.first().unwrap()), 1024)
+    }
+
+    fn uri(pick: &Pick) -> &str {
+        pick.first.uri()
+    }
+
+    #[test]
+    fn an_upstream_without_endpoints_yet_has_no_pick() {
+        let balancer = balancer(&["dns://users.svc:1"], Balance::Latency);
+        assert!(balancer.choose(None).is_none());
+    }
+
+    #[test]
+    fn a_retry_avoids_the_endpoint_that_failed() {
+        let balancer = balancer(
+            &["http://127.0.0.1:1", "http://127.0.0.1:2"],
+            Balance::Latency,
+        );
+        for _ in 0..20 {
+            let first = balancer.choose(None).unwrap();
+            let retry = balancer.choose(Some(&first.first)).unwrap();
+            assert_ne!(uri(&first), uri(&retry));
+        }
+    }
+
+    #[test]
+    fn round_robin_takes_turns_when_no_endpoint_is_ready_and_retries_take_none() {
+        let balancer = balancer(
+            &[
+                "http://127.0.0.1:1",
+                "http://127.0.0.1:2",
+                "http://127.0.0.1:3",
+            ],
+            Balance::RoundRobin,
+        );
+        let picks: Vec<String> = (0..6)
+            .map(|_| {
+                let pick = balancer.choose(None).unwrap();
+                // A retry in between must not shift the next call's turn.
+                let _ = balancer.choose(Some(&pick.first));
+                uri(&pick).to_owned()
+            })
+            .collect();
+        assert_eq!(picks[0..3], picks[3..6], "{picks:?}");
+        assert_ne!(picks[0], picks[1]);
+        assert_ne!(picks[1], picks[2]);
+    }
+
+    #[test]
+    fn only_ready_endpoints_take_calls_while_any_is_and_all_do_in_panic_mode() {
+        // least_request: with nothing in flight a tie, which the random pair settles.
+        let balancer = balancer(
+            &["http://127.0.0.1:1", "http://127.0.0.1:2"],
+            Balance::LeastRequest,
+        );
+        let set = balancer.current();
+        let (a, b) = (&set.endpoints[0], &set.endpoints[1]);
+        a.shared.connected();
+        for _ in 0..20 {
+            assert_eq!(uri(&balancer.choose(None).unwrap()), a.uri());
+        }
+        // Both out: panic mode spreads over both.
+        a.shared.eject(std::time::Duration::from_secs(60), 5);
+        b.shared.eject(std::time::Duration::from_secs(60), 5);
+        let seen: std::collections::HashSet<String> = (0..50)
+            .map(|_| uri(&balancer.choose(None).unwrap()).to_owned())
+            .collect();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+    }
+}
