@@ -23,8 +23,9 @@ use crate::support::{Client, GREETER_RULES, TestGateway, demo_upstream_tables};
 const UPSTREAM: &str = "demo-backend";
 
 /// How long a state may take to show in `/readyz`. Generous: the policies act within a few
-/// hundred milliseconds, but the machine is shared with other test binaries.
-const STATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// hundred milliseconds, but the machine is shared with other test binaries, and an endpoint
+/// back from an ejection may still wait out its connection backoff (up to a few seconds).
+const STATE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A TLS gateway with one worker whose UserService and Greeter live at `endpoints`, with
 /// `upstream` (keys, then sub-tables) added to their `[[upstreams]]` entry.
