@@ -140,7 +140,7 @@ impl Balancer {
             }
         }
         if !ready.is_empty() {
-            warm_in_background(&untried);
+            warm_in_background(&untried, &ready);
         }
         let all_refs: Vec<&Arc<Endpoint>> = all.iter().collect();
         // A retry goes anywhere but where it failed, an untried endpoint included, before it
@@ -244,15 +244,32 @@ fn without<'a>(
         .collect()
 }
 
-fn warm_in_background(endpoints: &[&Arc<Endpoint>]) {
+/// Connects the idle ones among `endpoints` in the background. Each rejoins at the mean
+/// latency estimate of the `ready` ones: its own estimate is stale (or the default, if it
+/// never answered), and with few endpoints power of two choices is close to deterministic,
+/// so an endpoint that looked slower than its peers would get no call to correct it.
+fn warm_in_background(endpoints: &[&Arc<Endpoint>], ready: &[&Arc<Endpoint>]) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    let now = Instant::now();
+    let mut peers_estimate = None;
     for endpoint in endpoints {
         if endpoint.shared.state() == State::Idle {
+            let estimate = *peers_estimate.get_or_insert_with(|| mean_estimate(ready, now));
+            endpoint.latency.rejoin(estimate, now);
             runtime.spawn(Arc::clone(endpoint).warm());
         }
     }
+}
+
+/// The mean latency estimate of `endpoints` at `now`, in nanoseconds (`None` if empty).
+fn mean_estimate(endpoints: &[&Arc<Endpoint>], now: Instant) -> Option<f64> {
+    let sum: f64 = endpoints.iter().map(|e| e.latency.estimate_ns(now)).sum();
+    // At most a few thousand endpoints: exact in an f64.
+    #[allow(clippy::cast_precision_loss)]
+    let count = endpoints.len() as f64;
+    (count > 0.0).then(|| sum / count)
 }
 
 #[cfg(test)]

@@ -47,6 +47,17 @@ impl PeakEwma {
         self.estimate_ns(now) * (f64::from(pending) + 1.0)
     }
 
+    /// The endpoint rejoins (reconnecting after a failure, or idle since it was last used):
+    /// its estimate starts again from `peers_ns`, its peers' current estimate, when known.
+    pub fn rejoin(&self, peers_ns: Option<f64>, now: Instant) {
+        let Some(peers_ns) = peers_ns.filter(|ns| ns.is_finite()) else {
+            return;
+        };
+        self.rtt_ns.store(peers_ns.to_bits(), Ordering::Relaxed);
+        self.stamp_ns
+            .store(ns_since(self.origin, now), Ordering::Relaxed);
+    }
+
     /// A response arrived `rtt` after its call was sent.
     pub fn observe(&self, rtt: Duration, now: Instant) {
         let sample = rtt.as_secs_f64() * 1e9;
@@ -115,6 +126,19 @@ mod tests {
         ewma.observe(ms(100), start);
         let later = ewma.estimate_ns(start + DECAY) / 1e6;
         assert!((later - 100.0 / std::f64::consts::E).abs() < 0.1, "{later}");
+    }
+
+    #[test]
+    fn a_rejoining_endpoint_starts_from_its_peers_estimate() {
+        let start = Instant::now();
+        let ewma = PeakEwma::new(start);
+        ewma.observe(ms(80), start);
+        ewma.rejoin(Some(2e6), start + ms(10));
+        let estimate = ewma.estimate_ns(start + ms(10)) / 1e6;
+        assert!((estimate - 2.0).abs() < 0.01, "{estimate}");
+        // Without ready peers it keeps its own.
+        ewma.rejoin(None, start + ms(10));
+        assert!((ewma.estimate_ns(start + ms(10)) / 1e6 - 2.0).abs() < 0.01);
     }
 
     #[test]
