@@ -53,17 +53,24 @@ impl Readiness {
     }
 }
 
+pub const LIVE: &str = "/healthz";
+pub const READY: &str = "/readyz";
+
+/// `/healthz` and `/readyz`, served on the public listener and the admin listener alike.
+pub fn router<S>(readiness: Arc<Readiness>) -> axum::Router<S> {
+    axum::Router::new()
+        .route(LIVE, axum::routing::get(live))
+        .route(READY, axum::routing::get(ready))
+        .with_state(readiness)
+}
+
 pub async fn live() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
 pub async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
     let phase = readiness.phase();
-    let upstreams: Vec<_> = readiness
-        .upstreams
-        .iter()
-        .map(|u| upstream_view(u))
-        .collect();
+    let upstreams = upstream_views(&readiness.upstreams);
     let (status, label) = match phase {
         Phase::Serving => (StatusCode::OK, "ready"),
         Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
@@ -76,8 +83,13 @@ pub async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
         .into_response()
 }
 
+/// Every upstream as `/readyz` and the admin listener's `/upstreams` show it.
+pub fn upstream_views(upstreams: &Registry) -> Vec<UpstreamView> {
+    upstreams.iter().map(|u| upstream_view(u)).collect()
+}
+
 #[derive(serde::Serialize)]
-struct UpstreamView {
+pub struct UpstreamView {
     name: String,
     /// Whether any endpoint answered the reachability probe or a connection attempt.
     reachable: bool,
@@ -94,6 +106,8 @@ struct EndpointView {
     endpoint: String,
     state: EndpointState,
     reachability: Reachability,
+    /// Calls sent to it and not ended, across all workers.
+    in_flight: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     discovered_by: Option<String>,
 }
@@ -107,6 +121,7 @@ fn upstream_view(upstream: &UpstreamEntry) -> UpstreamView {
             endpoint: e.uri.clone(),
             state: e.state(),
             reachability: e.reachability(),
+            in_flight: e.calls_in_flight(),
             discovered_by: e.discovered_by.clone(),
         })
         .collect();

@@ -21,6 +21,7 @@ pub mod internals;
 pub mod server;
 
 // The request path, private to the crate.
+pub(crate) mod admin;
 pub(crate) mod app;
 pub(crate) mod descriptors;
 pub(crate) mod errors;
@@ -28,6 +29,7 @@ pub(crate) mod gateway;
 pub(crate) mod health;
 pub(crate) mod listener;
 pub(crate) mod net;
+pub(crate) mod observe;
 pub(crate) mod percent;
 pub(crate) mod random;
 pub(crate) mod routing;

@@ -16,6 +16,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::gateway::{self, Gateway};
 use crate::health::{self, Readiness};
+use crate::observe::{Metrics, ObserveLayer};
 use head_checks::HeadChecksLayer;
 use panic_response::PanicResponse;
 
@@ -29,13 +30,13 @@ pub fn router(
     gateway: Arc<Gateway>,
     readiness: Arc<Readiness>,
     page: Option<(&'static str, &'static str)>,
+    metrics: &Arc<Metrics>,
 ) -> Router {
-    let mut builtin = Router::new()
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .with_state(readiness);
+    let mut builtin = health::router(readiness);
+    let mut builtin_paths = vec![health::LIVE, health::READY];
     if let Some((path, html)) = page {
         builtin = builtin.route(path, get(move || async move { Html(html) }));
+        builtin_paths.push(path);
     }
     let panic_response = PanicResponse::new(gateway.plan.codes);
     let head_checks = HeadChecksLayer::new(gateway.plan.max_header_bytes, gateway.plan.codes);
@@ -45,6 +46,7 @@ pub fn router(
         .merge(builtin)
         .layer(
             ServiceBuilder::new()
+                .layer(ObserveLayer::new(Arc::clone(metrics), builtin_paths))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // A 5xx is logged where its cause is known (upstream failures at warn); here

@@ -11,7 +11,7 @@ mod upstream;
 
 pub use file::{ConfigError, load, parse};
 pub use sections::{
-    Config, DemoConfig, DescriptorsConfig, ErrorsConfig, LimitsConfig, MetadataConfig,
+    AdminConfig, Config, DemoConfig, DescriptorsConfig, ErrorsConfig, LimitsConfig, MetadataConfig,
     RoutingConfig, ServerConfig,
 };
 pub use traffic::{DiscoveryConfig, OverrideConfig, Source, TrafficConfig};

@@ -12,7 +12,7 @@ use crate::transcoding::JsonOptions;
 use super::traffic::{DiscoveryConfig, Source, TrafficConfig};
 use super::upstream::UpstreamConfig;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -39,12 +39,14 @@ pub struct Config {
     pub traffic: Vec<TrafficConfig>,
     #[serde(default)]
     pub discovery: DiscoveryConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// Where the text came from (for `origin:line` in messages); set by `parse`.
     #[serde(skip)]
     pub source: Source,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -78,8 +80,16 @@ impl Default for ServerConfig {
     }
 }
 
+/// The operators' listener: metrics, the effective configuration, routes, upstreams.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Plaintext, separate from the public listener; absent: no admin listener.
+    pub listen: Option<SocketAddr>,
+}
+
 /// Limits that protect the gateway, and every other client, from any single client.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Total size of request headers (HTTP/1.1 buffer and HTTP/2 header list).
@@ -123,7 +133,7 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DescriptorsConfig {
     /// Import roots for `protos`.
@@ -136,14 +146,14 @@ pub struct DescriptorsConfig {
     pub http_rule_files: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
     /// How variables spanning several segments are percent-decoded.
     pub multi_segment_decoding: MultiSegmentDecoding,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetadataConfig {
     /// Request headers forwarded as gRPC metadata as they are, on top of the built-in
@@ -151,14 +161,14 @@ pub struct MetadataConfig {
     pub forward_headers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ErrorsConfig {
     /// Business code per gRPC code name (`NOT_FOUND = 10002`).
     pub codes: BTreeMap<String, i32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoConfig {
     /// Start the demo services in-process and route their services to them.

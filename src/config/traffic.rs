@@ -9,7 +9,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficConfig {
     /// Full method names (`demo.v1.UserService/GetUser`); a trailing `*` matches the rest.
@@ -26,7 +26,7 @@ pub struct TrafficConfig {
     pub overrides: Vec<OverrideConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideConfig {
     pub header: Spanned<String>,
@@ -36,7 +36,7 @@ pub struct OverrideConfig {
     pub upstream: Spanned<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiscoveryConfig {
     /// DNS servers (`ip:port`) that resolve `dns://` endpoints; the system's resolver

@@ -22,6 +22,7 @@ use tonic::Code;
 use super::business_codes::BusinessCodes;
 use super::details::{bad_request_detail, decode_status_details};
 use super::error_body::ErrorBody;
+use super::rejection::Rejection;
 use super::status_map::{code_name, http_status_for_code};
 
 const DEFAULT_WWW_AUTHENTICATE: &str = r#"Bearer realm="h2gate""#;
@@ -40,6 +41,8 @@ struct ErrorParts {
     details: Vec<Value>,
     http_status: Option<StatusCode>,
     headers: HeaderMap,
+    /// Set when a limit or check of the gateway's own turned the request away.
+    rejection: Option<Rejection>,
 }
 
 impl GatewayError {
@@ -51,11 +54,14 @@ impl GatewayError {
             details: Vec::new(),
             http_status: None,
             headers: HeaderMap::new(),
+            rejection: None,
         }))
     }
 
+    /// The client's request is malformed (a backend's INVALID_ARGUMENT comes through
+    /// `from_status` instead, and is not the gateway's rejection).
     pub fn invalid_argument(message: impl Into<String>) -> Self {
-        Self::new(Code::InvalidArgument, message)
+        Self::new(Code::InvalidArgument, message).rejected(Rejection::BadRequest)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -98,6 +104,7 @@ impl GatewayError {
             "request body exceeds the limit of {limit_bytes} bytes"
         ))
         .with_http_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .rejected(Rejection::BodyTooLarge)
     }
 
     /// 408 for a request (or a streamed message) that did not arrive within `timeout`.
@@ -119,7 +126,24 @@ impl GatewayError {
     /// Shed for load (a limit of the gateway's own): UNAVAILABLE with `Retry-After: 1`, so
     /// clients back off briefly and try again.
     pub fn overloaded(message: impl Into<String>) -> Self {
-        Self::unavailable(message).with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+        Self::unavailable(message)
+            .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+            .rejected(Rejection::Overload)
+    }
+
+    /// An upstream's circuit breaker (`max_in_flight`) is open: shed like `overloaded`.
+    pub fn circuit_open(message: impl Into<String>) -> Self {
+        Self::overloaded(message).rejected(Rejection::CircuitOpen)
+    }
+
+    /// Marks the error as the gateway's own rejection of the request, for `reason`.
+    pub fn rejected(mut self, reason: Rejection) -> Self {
+        self.0.rejection = Some(reason);
+        self
+    }
+
+    pub fn rejection(&self) -> Option<Rejection> {
+        self.0.rejection
     }
 
     pub fn deadline_exceeded(message: impl Into<String>) -> Self {

@@ -9,8 +9,10 @@ mod error_body;
 #[cfg(test)]
 mod error_table;
 mod gateway_error;
+mod rejection;
 mod status_map;
 
 pub use business_codes::BusinessCodes;
 pub use gateway_error::GatewayError;
+pub use rejection::Rejection;
 pub use status_map::{code_for_http_status, code_from_name, code_name};

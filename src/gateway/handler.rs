@@ -14,6 +14,7 @@ use super::Gateway;
 use super::request_body::read_body;
 use crate::errors::GatewayError;
 use crate::listener::{ClientConnection, HeldUntilSent, StreamReservation};
+use crate::observe::Exchange;
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
 use crate::transcoding::RequestSide;
@@ -22,17 +23,28 @@ use crate::upstream::{CallPermit, CallSetup};
 
 /// The fallback handler for every path that is not a built-in endpoint.
 pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    // Absent only where no observe layer runs (never on a listener).
+    let exchange = request.extensions().get::<Arc<Exchange>>().cloned();
+    let failed = |error: GatewayError| {
+        if let (Some(exchange), Some(reason)) = (&exchange, error.rejection()) {
+            exchange.set_rejection(reason);
+        }
+        error.into_response(&gateway.plan.codes)
+    };
     let Some(permit) = gateway.in_flight.try_acquire(gateway.worker) else {
         let limit = gateway.in_flight.limit();
         let error = GatewayError::overloaded(format!(
             "the gateway has {limit} requests in progress (max_in_flight); retry shortly"
         ));
-        return error.into_response(&gateway.plan.codes);
+        return failed(error);
     };
     let (mut parts, body) = request.into_parts();
-    let mut response = match Arc::clone(&gateway).dispatch(&mut parts, body).await {
+    let dispatched = Arc::clone(&gateway)
+        .dispatch(&mut parts, body, exchange.as_deref())
+        .await;
+    let mut response = match dispatched {
         Ok(response) => response,
-        Err(error) => error.into_response(&gateway.plan.codes),
+        Err(error) => failed(error),
     };
     // Counted until the response has gone out whole (a stream until it ends).
     let reservation = response.extensions_mut().remove::<HeldUntilSent>();
@@ -73,6 +85,7 @@ impl Gateway {
         self: Arc<Self>,
         parts: &mut Parts,
         body: Body,
+        exchange: Option<&Exchange>,
     ) -> Result<Response, GatewayError> {
         if let Some(client) = parts.extensions.get::<Arc<ClientConnection>>() {
             client
@@ -83,6 +96,9 @@ impl Gateway {
         let websocket = streaming::is_websocket_handshake(parts);
         let found = self.find_route(parts, websocket)?;
         let route = Arc::clone(found.value);
+        if let Some(exchange) = exchange {
+            exchange.set_route(&route);
+        }
         let bindings = found.bindings.into_iter();
         let bindings = bindings.map(|b| (b.variable, b.value)).collect();
         let request = self
@@ -90,7 +106,7 @@ impl Gateway {
             .transcoder
             .request(Arc::clone(&route.rules), bindings, parts);
         let (call, permit) = self.call_setup(&route, parts)?;
-        let response = self.call(parts, body, websocket, (route, request), call);
+        let response = self.call(parts, body, websocket, (route, request), (call, exchange));
         Ok(held_while_sent(response.await?, permit))
     }
 
@@ -101,7 +117,7 @@ impl Gateway {
         body: Body,
         websocket: bool,
         (route, request): (Arc<Route>, RequestSide),
-        call: CallSetup,
+        (call, exchange): (CallSetup, Option<&Exchange>),
     ) -> Result<Response, GatewayError> {
         let reservation = match (websocket, route.kind) {
             (false, CallKind::Unary) => None,
@@ -123,7 +139,7 @@ impl Gateway {
         match route.kind {
             CallKind::Unary => {
                 let body = read_body(parts, body, limit, timeout).await?;
-                self.unary(&route, &request, &body, call).await
+                self.unary(&route, &request, &body, call, exchange).await
             }
             CallKind::ServerStreaming => {
                 let body = read_body(parts, body, limit, timeout).await?;
@@ -202,7 +218,7 @@ impl Gateway {
             .ok_or_else(|| GatewayError::internal("route points at a missing upstream"))?;
         let entry = upstream.entry();
         let permit = entry.admit().map_err(|max| {
-            GatewayError::overloaded(format!(
+            GatewayError::circuit_open(format!(
                 "upstream {:?} has {max} calls in flight (its max_in_flight); retry shortly",
                 &*entry.name
             ))

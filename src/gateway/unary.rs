@@ -4,6 +4,7 @@ use axum::response::Response;
 
 use super::Gateway;
 use crate::errors::GatewayError;
+use crate::observe::Exchange;
 use crate::routing::Route;
 use crate::transcoding::RequestSide;
 use crate::upstream::{
@@ -18,6 +19,7 @@ impl Gateway {
         request: &RequestSide,
         body: &[u8],
         call: CallSetup,
+        exchange: Option<&Exchange>,
     ) -> Result<Response, GatewayError> {
         let message = request.encode(body)?;
         let transcoder = &self.plan.transcoder;
@@ -30,8 +32,16 @@ impl Gateway {
             call.idempotent,
             &mut attempts,
         )
-        .await
-        .map_err(|status| error_with_attempts(status_error(transcoder, &status), &attempts))?;
+        .await;
+        if let Some(exchange) = exchange {
+            exchange.set_grpc_code(
+                reply
+                    .as_ref()
+                    .map_or_else(tonic::Status::code, |_| tonic::Code::Ok),
+            );
+        }
+        let reply = reply
+            .map_err(|status| error_with_attempts(status_error(transcoder, &status), &attempts))?;
         let rendered = transcoder.render(&route.rules, &reply.message)?;
         let response = reply_response(rendered, &reply.headers, &reply.trailers);
         Ok(with_attempts(response, &attempts))

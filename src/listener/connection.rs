@@ -12,7 +12,7 @@
 //! the shutdown gets served, never a connection closed before the HTTP/2 preface.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -30,6 +30,7 @@ use super::http1_guard::Http1Guard;
 use super::limits::{Builders, ConnectionLimits};
 use super::tracked_body::{ClientPaced, HeldUntilSent, TrackedBody};
 use crate::net::CoalescingStream;
+use crate::observe::ConnectionMetrics;
 
 type Socket = CoalescingStream<tokio::net::TcpStream>;
 
@@ -64,6 +65,7 @@ pub struct ConnectionContext {
     pub body_buffer_limit: usize,
     /// This worker's index (its share of the budget's counters).
     pub worker: usize,
+    pub metrics: ConnectionMetrics,
 }
 
 /// Serves one accepted connection until it closes.
@@ -87,18 +89,26 @@ pub async fn serve(
             let tls = match tokio::time::timeout_at(first_request_by, acceptor.accept(stream)).await
             {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(err)) => return tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                Ok(Err(err)) => {
+                    context.metrics.tls_handshake_failures.inc();
+                    return tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                }
+                Err(_) => {
+                    context.metrics.tls_handshake_failures.inc();
+                    return tracing::debug!(%peer, "TLS handshake timed out");
+                }
             };
             // The first request gets its own full allowance once the handshake is done.
             let deadline = Instant::now() + context.limits.request_headers_timeout;
             match tls.get_ref().1.alpn_protocol() {
                 Some(b"h2") => {
+                    let _open = context.metrics.open(true);
                     let builder = &context.builders.http2;
                     drive(&context, builder, TokioIo::new(tls), client, deadline).await;
                 }
                 // HTTP/2 over TLS needs ALPN (RFC 9113 §3.2): anything else is HTTP/1.1.
                 _ => {
+                    let _open = context.metrics.open(false);
                     let io = TokioIo::new(Http1Guard::socket(tls, false));
                     drive(&context, &context.builders.http1, io, client, deadline).await;
                 }
@@ -129,7 +139,16 @@ async fn drive<I>(
 {
     let app = context.app.clone();
     let tracked = Arc::clone(&client);
+    // Plaintext connections say which HTTP version they speak with their first request.
+    // (Counted while the service, which hyper holds for the connection's life, lives.)
+    let counted = context
+        .tls
+        .is_none()
+        .then(|| (context.metrics.clone(), OnceLock::new()));
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        if let Some((metrics, open)) = &counted {
+            open.get_or_init(|| metrics.open(request.version() == http::Version::HTTP_2));
+        }
         let guard = tracked.request_started();
         request.extensions_mut().insert(Arc::clone(&tracked));
         let response = app.clone().oneshot(request);

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{PathTemplate, TemplateError};
 
 /// One rule with the same fields as `google.api.HttpRule` (proto field names).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpRuleSpec {
     #[serde(default)]
@@ -26,7 +26,7 @@ pub struct HttpRuleSpec {
     pub additional_bindings: Vec<HttpRuleSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomPattern {
     pub kind: String,

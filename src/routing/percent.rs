@@ -15,7 +15,7 @@ use thiserror::Error;
 use crate::percent::{DecodeError, Decoding};
 
 /// How multi-segment path variables are percent-decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MultiSegmentDecoding {
     /// Decode everything except RFC 6570 reserved characters (gen-delims `:/?#[]@` and

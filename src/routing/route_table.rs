@@ -23,7 +23,8 @@ pub struct UpstreamId(pub usize);
 pub struct TrafficId(pub usize);
 
 /// The gRPC call shape; routes to streaming methods are answered per their framing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CallKind {
     Unary,
     ServerStreaming,
@@ -49,6 +50,19 @@ pub struct Route {
     /// Whether the call may be sent twice: bound to GET, HEAD or OPTIONS, or declared
     /// `idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` in its proto.
     pub idempotent: bool,
+    /// How metrics, logs and traces name the route, rendered once.
+    pub names: RouteNames,
+}
+
+/// A route's names as operators see them.
+#[derive(Debug, Clone)]
+pub struct RouteNames {
+    /// The path template as written (`/v1/users/{user_id}`): the `http_route` label.
+    pub http_route: Box<str>,
+    /// `demo.v1.UserService`
+    pub rpc_service: Box<str>,
+    /// `GetUser`
+    pub rpc_method: Box<str>,
 }
 
 impl fmt::Display for Route {
@@ -178,8 +192,14 @@ fn resolve(
     let grpc_path = PathAndQuery::try_from(grpc_path)
         .map_err(|err| format!("method name is not a valid HTTP path: {err}"))?;
     let idempotent = is_idempotent(&binding.method, &method);
+    let names = RouteNames {
+        http_route: binding.template.to_string().into(),
+        rpc_service: method.parent_service().full_name().into(),
+        rpc_method: method.name().into(),
+    };
     Ok(Route {
         idempotent,
+        names,
         http_method: binding.method,
         template: binding.template,
         method,

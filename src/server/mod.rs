@@ -11,11 +11,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admin::{self, AdminState};
 use crate::config::{Config, LimitsConfig};
 use crate::embedded::{EmbeddedBackend, Shutdown};
 use crate::gateway::{InFlightLimit, Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
+use crate::observe::Metrics;
 use crate::upstream;
 use workers::{WorkerSpec, Workers};
 
@@ -51,6 +53,8 @@ const EMBEDDED_STOP_GRACE: Duration = Duration::from_secs(2);
 /// runtime that started it.
 pub struct RunningGateway {
     pub local_addr: SocketAddr,
+    /// Where the admin listener (`[admin] listen`) listens, if configured.
+    pub admin_addr: Option<SocketAddr>,
     /// Whether the listener speaks TLS.
     pub tls: bool,
     pub cert_source: Option<CertSource>,
@@ -106,6 +110,14 @@ pub async fn start(
         .first()
         .map_or(Ok(addr), std::net::TcpListener::local_addr)
         .map_err(|source| bind_error(addr, source))?;
+    let admin_listener = match config.admin.listen {
+        Some(addr) => {
+            let bound = admin::bind(addr).and_then(|l| Ok((l.local_addr()?, l)));
+            Some(bound.map_err(|source| StartError::Bind { addr, source })?)
+        }
+        None => None,
+    };
+    let admin_addr = admin_listener.as_ref().map(|(addr, _)| *addr);
 
     let backend = embedded.filter(|_| config.demo.embedded);
     let running = match backend {
@@ -127,9 +139,11 @@ pub async fn start(
     };
 
     let readiness = Readiness::new(Arc::clone(&registry));
+    let metrics = Metrics::new().map_err(|err| StartError::Worker(format!("metrics: {err}")))?;
     let tls = acceptor.is_some();
+    let plan = Arc::new(plan);
     let spec = WorkerSpec {
-        plan: Arc::new(plan),
+        plan: Arc::clone(&plan),
         acceptor,
         readiness: Arc::clone(&readiness),
         page: backend.and_then(|backend| backend.page),
@@ -144,15 +158,29 @@ pub async fn start(
         max_response_bytes: config.limits.max_response_bytes,
         in_flight: InFlightLimit::new(config.limits.max_in_flight, workers),
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        metrics: Arc::clone(&metrics),
     };
     let workers = Workers::start(listeners, spec).await?;
     background
         .0
         .extend(upstream::spawn_health_checks(&registry));
-    background.0.push(upstream::spawn_prober(registry));
+    background
+        .0
+        .push(upstream::spawn_prober(Arc::clone(&registry)));
+    if let Some((_, listener)) = admin_listener {
+        let state = AdminState {
+            config: Arc::new(config.clone()),
+            plan,
+            metrics,
+            upstreams: registry,
+        };
+        let app = admin::router(Arc::new(state), Arc::clone(&readiness));
+        background.0.push(admin::serve(listener, app));
+    }
     readiness.set(Phase::Serving);
     Ok(RunningGateway {
         local_addr,
+        admin_addr,
         tls,
         cert_source,
         readiness,

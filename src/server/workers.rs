@@ -22,6 +22,7 @@ use crate::health::Readiness;
 use crate::listener::{
     self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget, WorkerTurn,
 };
+use crate::observe::Metrics;
 use crate::upstream::{Registry, Upstreams};
 
 /// What every worker serves, and how.
@@ -44,6 +45,7 @@ pub struct WorkerSpec {
     /// `max_in_flight`, counted across every worker.
     pub in_flight: Arc<InFlightLimit>,
     pub grace: Duration,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Where the workers are told to go.
@@ -159,7 +161,7 @@ fn run(
         let (draining, draining_rx) = watch::channel(false);
         let in_flight = (spec.in_flight, index);
         let gateway = Gateway::new(spec.plan, upstreams, tls, streams_cut, in_flight);
-        let app = app::router(gateway, spec.readiness, spec.page);
+        let app = app::router(gateway, spec.readiness, spec.page, &spec.metrics);
         let context = Arc::new(ConnectionContext {
             tls: spec.acceptor,
             app,
@@ -169,6 +171,7 @@ fn run(
             budget: spec.budget,
             body_buffer_limit: spec.body_buffer_limit,
             worker: index,
+            metrics: spec.metrics.connection_metrics(),
         });
         let _ = ready.send(Ok(()));
 

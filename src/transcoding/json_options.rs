@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 /// JSON mapping options. Unknown configuration keys are rejected so that a typo in the
 /// configuration does not silently fall back to a default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JsonOptions {
     /// Emit fields that hold their default value in responses.

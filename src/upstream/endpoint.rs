@@ -93,6 +93,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.endpoint.shared.call_ended();
         if let Some(connection) = &self.connection {
             connection.call_ended();
         }
@@ -170,6 +171,7 @@ impl Endpoint {
     /// behind an attempt that may hang for the whole connect timeout (a black-holed address).
     pub async fn ready(self: &Arc<Self>, wait_for_connect: bool) -> Result<Channel, Status> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.shared.call_picked();
         let mut in_flight = InFlight {
             endpoint: Arc::clone(self),
             connection: None,

@@ -28,6 +28,29 @@ pub enum State {
     Unhealthy,
 }
 
+impl State {
+    pub const ALL: [State; 6] = [
+        State::Idle,
+        State::Connecting,
+        State::Ready,
+        State::BackingOff,
+        State::Ejected,
+        State::Unhealthy,
+    ];
+
+    /// The name `/readyz` and the metrics use.
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Connecting => "connecting",
+            State::Ready => "ready",
+            State::BackingOff => "backing_off",
+            State::Ejected => "ejected",
+            State::Unhealthy => "unhealthy",
+        }
+    }
+}
+
 /// First wait after a failed connection attempt, its growth per further failure, its cap and
 /// its jitter (gRPC's connection-backoff parameters, with a shorter cap).
 const BACKOFF_BASE: Duration = Duration::from_secs(1);

@@ -5,7 +5,7 @@
 //! Reachability (what `/readyz` reported before states existed) is kept beside the state:
 //! set by the reachability probe's TCP connects and by the workers' own connection attempts.
 
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,9 @@ pub struct SharedEndpoint {
     snapshot: AtomicU64,
     /// Outlier detection's count of failed calls in a row.
     failures_in_a_row: AtomicU32,
+    /// Calls picked for it and not ended, across all workers (for operators; each worker
+    /// balances by its own count).
+    in_flight: AtomicUsize,
 }
 
 impl std::fmt::Debug for SharedEndpoint {
@@ -59,6 +62,7 @@ impl SharedEndpoint {
             life: Mutex::new(EndpointLife::new()),
             snapshot: AtomicU64::new(0),
             failures_in_a_row: AtomicU32::new(0),
+            in_flight: AtomicUsize::new(0),
         };
         endpoint.publish(&endpoint.lock(), Instant::now());
         endpoint
@@ -83,6 +87,19 @@ impl SharedEndpoint {
             return life.state(now);
         }
         decode_state(snapshot)
+    }
+
+    /// Calls in flight to it from every worker.
+    pub fn calls_in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn call_picked(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn call_ended(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub fn reachability(&self) -> Reachability {

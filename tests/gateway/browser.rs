@@ -134,15 +134,8 @@ impl DevTools {
 #[tokio::test]
 async fn a_browser_streams_with_event_source_and_websocket() {
     let Some(chromium) = chromium_path() else {
-        let required = ["H2GATE_REQUIRE_BROWSER", "CI"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some());
-        assert!(
-            !required,
-            "chromium is required here (H2GATE_REQUIRE_BROWSER or CI is set; .ci/run installs it)"
-        );
-        eprintln!("skipping the browser test: chromium is not installed");
-        return;
+        let what = "the browser test";
+        return crate::support::tool_missing("chromium", "H2GATE_REQUIRE_BROWSER", what);
     };
     let gateway = TestGateway::start("").await;
     let (_browser, url) = launch(chromium).await;

@@ -27,6 +27,7 @@ mod health;
 mod isolation;
 mod listen_address;
 mod metadata;
+mod operations;
 mod protocols;
 mod streaming;
 mod traffic_management;

@@ -47,6 +47,8 @@ pub struct Setup<'a> {
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub tls: bool,
+    /// The admin listener's address, when the config has `[admin] listen`.
+    pub admin: Option<SocketAddr>,
     running: Option<RunningGateway>,
     backend: Option<DemoBackend>,
 }
@@ -106,6 +108,7 @@ impl TestGateway {
         Self {
             addr: running.local_addr,
             tls: running.tls,
+            admin: running.admin_addr,
             running: Some(running),
             backend,
         }
@@ -127,6 +130,12 @@ impl TestGateway {
         } else {
             Client::h1_plain(self.addr).await
         }
+    }
+
+    /// A plaintext HTTP/1.1 client of the admin listener (`[admin] listen` must be set).
+    pub async fn admin_client(&self) -> Client {
+        let admin = self.admin.expect("the config sets [admin] listen");
+        Client::h1_plain(admin).await
     }
 
     /// Graceful shutdown of the gateway and, if any, the separate backend.

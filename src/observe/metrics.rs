@@ -1,0 +1,215 @@
+//! The gateway's Prometheus metrics, named as OpenTelemetry's semantic conventions come out of
+//! its Prometheus exporter (`http.server.request.duration` in seconds becomes
+//! `http_server_request_duration_seconds`, attribute dots become underscores), so dashboards
+//! built for other OpenTelemetry-instrumented servers fit.
+//!
+//! Every label has a bounded set of values: HTTP methods outside the standard ones count as
+//! `_OTHER`, unmatched paths as `http_route="unmatched"`, never the raw path. Endpoint labels
+//! follow the configured and discovered endpoints, and leave when an endpoint does.
+//!
+//! One `Metrics` per running gateway (tests run several in one process); the request path
+//! holds its handles and only touches atomics, except for one label lookup per request.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::errors::Rejection;
+use crate::upstream::{Registry as Upstreams, State};
+
+/// OpenTelemetry's advisory buckets for `http.server.request.duration`, in seconds.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The labels of `http_server_request_duration_seconds`, in order.
+const REQUEST_LABELS: [&str; 6] = [
+    "http_request_method",
+    "http_route",
+    "http_response_status_code",
+    "rpc_service",
+    "rpc_method",
+    "rpc_grpc_status_code",
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub request_duration: HistogramVec,
+    pub active_requests: IntGauge,
+    connections: IntGaugeVec,
+    tls_handshake_failures: IntCounter,
+    rejected: IntCounterVec,
+    endpoint_state: IntGaugeVec,
+    upstream_in_flight: IntGaugeVec,
+    /// Scrapes rebuild the endpoint gauges: one at a time.
+    scrape: Mutex<()>,
+}
+
+/// What can go wrong building the metrics (a name clash is a bug, caught by the tests).
+pub type MetricsError = prometheus::Error;
+
+impl Metrics {
+    pub fn new() -> Result<Arc<Self>, MetricsError> {
+        let registry = Registry::new();
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_server_request_duration_seconds",
+                "Duration of HTTP server requests, until the response (or stream) ended.",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
+            &REQUEST_LABELS,
+        )?;
+        let active_requests = IntGauge::new(
+            "http_server_active_requests",
+            "Number of active HTTP server requests.",
+        )?;
+        let connections = IntGaugeVec::new(
+            Opts::new(
+                "h2gate_connections_active",
+                "Open client connections, by HTTP version.",
+            ),
+            &["network_protocol_version"],
+        )?;
+        let tls_handshake_failures = IntCounter::new(
+            "h2gate_tls_handshake_failures_total",
+            "TLS handshakes with clients that failed or timed out.",
+        )?;
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "h2gate_rejected_total",
+                "Requests the gateway itself turned away, by reason.",
+            ),
+            &["reason"],
+        )?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "h2gate_config_reloads_total",
+                "Configuration reloads, by result (success, failure).",
+            ),
+            &["result"],
+        )?;
+        let endpoint_state = IntGaugeVec::new(
+            Opts::new(
+                "h2gate_upstream_endpoint_state",
+                "1 for the endpoint's current state, 0 for the others.",
+            ),
+            &["upstream", "endpoint", "state"],
+        )?;
+        let upstream_in_flight = IntGaugeVec::new(
+            Opts::new(
+                "h2gate_upstream_in_flight",
+                "Calls in flight to the endpoint, across all workers.",
+            ),
+            &["upstream", "endpoint"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("h2gate_build_info", "The running build; always 1."),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for reason in Rejection::ALL {
+            // Present from the start, so a rate over them works before the first rejection.
+            rejected.with_label_values(&[reason.label()]);
+        }
+        for result in ["success", "failure"] {
+            config_reloads.with_label_values(&[result]);
+        }
+        for version in ["1.1", "2"] {
+            connections.with_label_values(&[version]);
+        }
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(active_requests.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
+        registry.register(Box::new(tls_handshake_failures.clone()))?;
+        registry.register(Box::new(rejected.clone()))?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        registry.register(Box::new(endpoint_state.clone()))?;
+        registry.register(Box::new(upstream_in_flight.clone()))?;
+        registry.register(Box::new(build_info))?;
+        Ok(Arc::new(Self {
+            registry,
+            request_duration,
+            active_requests,
+            connections,
+            tls_handshake_failures,
+            rejected,
+            endpoint_state,
+            upstream_in_flight,
+            scrape: Mutex::new(()),
+        }))
+    }
+
+    /// What the listener counts of its connections.
+    pub fn connection_metrics(&self) -> ConnectionMetrics {
+        ConnectionMetrics {
+            http1: self.connections.with_label_values(&["1.1"]),
+            http2: self.connections.with_label_values(&["2"]),
+            tls_handshake_failures: self.tls_handshake_failures.clone(),
+        }
+    }
+
+    pub fn rejected(&self, reason: Rejection) {
+        self.rejected.with_label_values(&[reason.label()]).inc();
+    }
+
+    /// The text exposition of every metric, the upstreams' current endpoint states and calls
+    /// in flight read from `upstreams` now.
+    pub fn render(&self, upstreams: &Upstreams) -> String {
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
+        self.endpoint_state.reset();
+        self.upstream_in_flight.reset();
+        for upstream in upstreams.iter() {
+            for endpoint in &upstream.endpoints().endpoints {
+                let current = endpoint.state();
+                for state in State::ALL {
+                    let labels = [&*upstream.name, &endpoint.uri, state.label()];
+                    let value = i64::from(state == current);
+                    self.endpoint_state.with_label_values(&labels).set(value);
+                }
+                let in_flight = i64::try_from(endpoint.calls_in_flight()).unwrap_or(i64::MAX);
+                self.upstream_in_flight
+                    .with_label_values(&[&*upstream.name, &endpoint.uri])
+                    .set(in_flight);
+            }
+        }
+        let mut text = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+            tracing::warn!(error = %err, "cannot encode the metrics");
+        }
+        String::from_utf8(text).unwrap_or_default()
+    }
+}
+
+/// The listener's metrics, resolved once.
+#[derive(Clone)]
+pub struct ConnectionMetrics {
+    http1: IntGauge,
+    http2: IntGauge,
+    pub tls_handshake_failures: IntCounter,
+}
+
+impl ConnectionMetrics {
+    /// Counts an open connection speaking HTTP/2 (or HTTP/1.1) until the guard is dropped.
+    pub fn open(&self, http2: bool) -> OpenConnection {
+        let gauge = if http2 { &self.http2 } else { &self.http1 };
+        gauge.inc();
+        OpenConnection(gauge.clone())
+    }
+}
+
+/// One open connection in `h2gate_connections_active`.
+pub struct OpenConnection(IntGauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// The content type of `render`'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
