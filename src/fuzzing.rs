@@ -256,7 +256,7 @@ impl Fixture {
         };
         let _ = BusinessCodes::with_overrides(config.errors.codes.clone());
         let _ = HeaderForwarding::new(&config.metadata.forward_headers);
-        let _ = upstream::registry(&config.upstreams);
+        let _ = upstream::registry(&config.upstreams, None);
         if !config.http_rules.is_empty() {
             let (rules, _) =
                 rule_sources::collect(self.plan.transcoder.pool(), &config.http_rules, &[]);
@@ -340,7 +340,7 @@ impl UpstreamFixture {
         // One endpoint is never ejected anyway; scripted errors must not change how it is used.
         config.outlier.enabled = false;
         let configs = [config];
-        let registry = upstream::registry(&configs).map_err(|err| err.to_string())?;
+        let registry = upstream::registry(&configs, None).map_err(|err| err.to_string())?;
         let upstreams = Upstreams::new(&registry, MAX_RESPONSE_BYTES);
         Ok(Self {
             runtime,

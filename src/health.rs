@@ -118,7 +118,7 @@ fn upstream_view(upstream: &UpstreamEntry) -> UpstreamView {
         .endpoints
         .iter()
         .map(|e| EndpointView {
-            endpoint: e.uri.clone(),
+            endpoint: e.uri.to_string(),
             state: e.state(),
             reachability: e.reachability(),
             in_flight: e.calls_in_flight(),

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use http::{HeaderName, HeaderValue};
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -16,7 +16,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::gateway::{self, Gateway};
 use crate::health::{self, Readiness};
-use crate::observe::{Metrics, ObserveLayer};
+use crate::observe::{Observe, ObserveLayer, Recorder};
 use head_checks::HeadChecksLayer;
 use panic_response::PanicResponse;
 
@@ -25,13 +25,18 @@ mod panic_response;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// `page`: also serve this (path, HTML), the embedded backend's page.
-pub fn router(
+/// The application every connection serves: the router, observed.
+pub type App = Observe<Router>;
+
+/// `page`: also serve this (path, HTML), the embedded backend's page. Every request is
+/// observed into `recorder` (outermost, around the router: its body is counted before the
+/// router boxes it).
+pub fn app(
     gateway: Arc<Gateway>,
     readiness: Arc<Readiness>,
     page: Option<(&'static str, &'static str)>,
-    metrics: &Arc<Metrics>,
-) -> Router {
+    recorder: &Recorder,
+) -> App {
     let mut builtin = health::router(readiness);
     let mut builtin_paths = vec![health::LIVE, health::READY];
     if let Some((path, html)) = page {
@@ -40,13 +45,12 @@ pub fn router(
     }
     let panic_response = PanicResponse::new(gateway.plan.codes);
     let head_checks = HeadChecksLayer::new(gateway.plan.max_header_bytes, gateway.plan.codes);
-    Router::new()
+    let router = Router::new()
         .fallback(gateway::handle)
         .with_state(gateway)
         .merge(builtin)
         .layer(
             ServiceBuilder::new()
-                .layer(ObserveLayer::new(Arc::clone(metrics), builtin_paths))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // A 5xx is logged where its cause is known (upstream failures at warn); here
@@ -57,7 +61,8 @@ pub fn router(
                 )
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(head_checks),
-        )
+        );
+    ObserveLayer::new(recorder.clone(), builtin_paths, REQUEST_ID).layer(router)
 }
 
 /// A random UUID for requests that come without an `x-request-id`.

@@ -11,8 +11,8 @@ mod upstream;
 
 pub use file::{ConfigError, load, parse};
 pub use sections::{
-    AdminConfig, Config, DemoConfig, DescriptorsConfig, ErrorsConfig, LimitsConfig, MetadataConfig,
-    RoutingConfig, ServerConfig,
+    AccessLogConfig, AccessLogFormat, AdminConfig, Config, DemoConfig, DescriptorsConfig,
+    ErrorsConfig, LimitsConfig, MetadataConfig, RoutingConfig, ServerConfig,
 };
 pub use traffic::{DiscoveryConfig, OverrideConfig, Source, TrafficConfig};
 pub use upstream::{Balance, HealthCheckConfig, OutlierConfig, RetryConfig, UpstreamConfig};

@@ -41,6 +41,8 @@ pub struct Config {
     pub discovery: DiscoveryConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub access_log: AccessLogConfig,
     /// Where the text came from (for `origin:line` in messages); set by `parse`.
     #[serde(skip)]
     pub source: Source,
@@ -86,6 +88,24 @@ impl Default for ServerConfig {
 pub struct AdminConfig {
     /// Plaintext, separate from the public listener; absent: no admin listener.
     pub listen: Option<SocketAddr>,
+}
+
+/// One line per request on stdout.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessLogConfig {
+    pub format: AccessLogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// `key=value` pairs (logfmt), for people reading a terminal.
+    #[default]
+    Text,
+    Off,
 }
 
 /// Limits that protect the gateway, and every other client, from any single client.

@@ -43,6 +43,9 @@ struct ErrorParts {
     headers: HeaderMap,
     /// Set when a limit or check of the gateway's own turned the request away.
     rejection: Option<Rejection>,
+    /// The code is how the gRPC call ended (the backend's status, or the call's failure to
+    /// reach it), not a failure before or after the call.
+    call_status: bool,
 }
 
 impl GatewayError {
@@ -55,6 +58,7 @@ impl GatewayError {
             http_status: None,
             headers: HeaderMap::new(),
             rejection: None,
+            call_status: false,
         }))
     }
 
@@ -179,11 +183,15 @@ impl GatewayError {
         pool: &DescriptorPool,
         json: &SerializeOptions,
     ) -> Self {
-        Self::new(status.code(), status.message()).with_details(decode_status_details(
-            status.details(),
-            pool,
-            json,
-        ))
+        let mut error = Self::new(status.code(), status.message())
+            .with_details(decode_status_details(status.details(), pool, json));
+        error.0.call_status = true;
+        error
+    }
+
+    /// The gRPC call's status code, when this error is how the call ended.
+    pub fn call_status(&self) -> Option<Code> {
+        self.0.call_status.then_some(self.0.code)
     }
 
     /// Free-text explanation, rendered as `"detail"`.

@@ -15,4 +15,4 @@ mod status_map;
 pub use business_codes::BusinessCodes;
 pub use gateway_error::GatewayError;
 pub use rejection::Rejection;
-pub use status_map::{code_for_http_status, code_from_name, code_name};
+pub use status_map::{code_for_http_status, code_from_name, code_name, code_number};

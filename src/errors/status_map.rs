@@ -88,6 +88,17 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
+/// A gRPC code as its number, as the metrics label it (`rpc_grpc_status_code`).
+pub fn code_number(code: Code) -> &'static str {
+    const NUMBERS: [&str; 17] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    ];
+    NUMBERS
+        .get(usize::try_from(code as i32).unwrap_or(usize::MAX))
+        .copied()
+        .unwrap_or("2")
+}
+
 /// Parses a canonical upper-case gRPC code name (exact match, e.g. `NOT_FOUND`).
 pub fn code_from_name(name: &str) -> Option<Code> {
     ALL_CODES.into_iter().find(|code| code_name(*code) == name)

@@ -26,8 +26,8 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>)
     // Absent only where no observe layer runs (never on a listener).
     let exchange = request.extensions().get::<Arc<Exchange>>().cloned();
     let failed = |error: GatewayError| {
-        if let (Some(exchange), Some(reason)) = (&exchange, error.rejection()) {
-            exchange.set_rejection(reason);
+        if let Some(exchange) = &exchange {
+            exchange.note_error(&error);
         }
         error.into_response(&gateway.plan.codes)
     };
@@ -40,7 +40,7 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>)
     };
     let (mut parts, body) = request.into_parts();
     let dispatched = Arc::clone(&gateway)
-        .dispatch(&mut parts, body, exchange.as_deref())
+        .dispatch(&mut parts, body, exchange.as_ref())
         .await;
     let mut response = match dispatched {
         Ok(response) => response,
@@ -85,7 +85,7 @@ impl Gateway {
         self: Arc<Self>,
         parts: &mut Parts,
         body: Body,
-        exchange: Option<&Exchange>,
+        exchange: Option<&Arc<Exchange>>,
     ) -> Result<Response, GatewayError> {
         if let Some(client) = parts.extensions.get::<Arc<ClientConnection>>() {
             client
@@ -106,6 +106,9 @@ impl Gateway {
             .transcoder
             .request(Arc::clone(&route.rules), bindings, parts);
         let (call, permit) = self.call_setup(&route, parts)?;
+        if let Some(exchange) = exchange {
+            exchange.set_upstream(&call.upstream.entry().name);
+        }
         let response = self.call(parts, body, websocket, (route, request), (call, exchange));
         Ok(held_while_sent(response.await?, permit))
     }
@@ -117,7 +120,7 @@ impl Gateway {
         body: Body,
         websocket: bool,
         (route, request): (Arc<Route>, RequestSide),
-        (call, exchange): (CallSetup, Option<&Exchange>),
+        (call, exchange): (CallSetup, Option<&Arc<Exchange>>),
     ) -> Result<Response, GatewayError> {
         let reservation = match (websocket, route.kind) {
             (false, CallKind::Unary) => None,
@@ -131,7 +134,7 @@ impl Gateway {
                 parts,
                 (route, request),
                 call,
-                reservation,
+                (reservation, exchange.cloned()),
             ))
             .await;
         }
@@ -139,19 +142,22 @@ impl Gateway {
         match route.kind {
             CallKind::Unary => {
                 let body = read_body(parts, body, limit, timeout).await?;
-                self.unary(&route, &request, &body, call, exchange).await
+                self.unary(&route, &request, &body, call, exchange.map(|e| &**e))
+                    .await
             }
             CallKind::ServerStreaming => {
                 let body = read_body(parts, body, limit, timeout).await?;
                 let message = request.encode(&body)?;
                 let framing = Framing::negotiate(&parts.headers);
                 let settings = Arc::clone(&self.streaming);
+                let framing = (framing, exchange.cloned());
                 let response = streaming::server_stream(settings, route, message, call, framing);
                 Ok(held_while_sent(Box::pin(response).await?, reservation))
             }
             CallKind::ClientStreaming | CallKind::Bidirectional => {
                 let framing = Framing::negotiate(&parts.headers);
                 let settings = Arc::clone(&self.streaming);
+                let framing = (framing, exchange.cloned());
                 let response =
                     streaming::body_stream(settings, (route, request), body, call, framing);
                 Ok(held_while_sent(Box::pin(response).await?, reservation))

@@ -34,6 +34,7 @@ impl Gateway {
         )
         .await;
         if let Some(exchange) = exchange {
+            exchange.set_sent(attempts.last_endpoint(), attempts.count);
             exchange.set_grpc_code(
                 reply
                     .as_ref()

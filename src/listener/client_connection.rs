@@ -27,6 +27,7 @@ const PREMATURE_STREAM_COUNT: u64 = 500;
 
 #[derive(Debug)]
 pub struct ClientConnection {
+    peer: std::net::SocketAddr,
     /// The client's IP as a header value (for `x-forwarded-for`), rendered once.
     peer_ip: HeaderValue,
     opened: Instant,
@@ -60,6 +61,7 @@ impl ClientConnection {
         let peer_ip = HeaderValue::try_from(peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         Arc::new(Self {
+            peer,
             peer_ip,
             opened: Instant::now(),
             active: AtomicUsize::new(0),
@@ -73,6 +75,11 @@ impl ClientConnection {
             wake: Notify::new(),
             _slot: slot,
         })
+    }
+
+    /// The client's address and port.
+    pub fn peer(&self) -> std::net::SocketAddr {
+        self.peer
     }
 
     pub fn peer_ip(&self) -> &HeaderValue {

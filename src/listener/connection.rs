@@ -55,7 +55,7 @@ enum Phase {
 /// Everything a worker's connections share.
 pub struct ConnectionContext {
     pub tls: Option<TlsAcceptor>,
-    pub app: axum::Router,
+    pub app: crate::app::App,
     pub limits: ConnectionLimits,
     pub builders: Builders,
     /// Becomes true when the worker drains.

@@ -45,8 +45,8 @@ impl HeldUntilSent {
     }
 }
 
-pub struct TrackedBody {
-    inner: Body,
+pub struct TrackedBody<B = Body> {
+    inner: B,
     _held: Option<HeldUntilSent>,
     guard: RequestGuard,
     connection: Arc<ClientConnection>,
@@ -57,9 +57,9 @@ pub struct TrackedBody {
     ended: Cell<bool>,
 }
 
-impl TrackedBody {
+impl<B> TrackedBody<B> {
     pub fn new(
-        inner: Body,
+        inner: B,
         guard: RequestGuard,
         connection: Arc<ClientConnection>,
         (paced, held): (Option<ClientPaced>, Option<HeldUntilSent>),
@@ -84,7 +84,10 @@ impl TrackedBody {
     }
 }
 
-impl http_body::Body for TrackedBody {
+impl<B> http_body::Body for TrackedBody<B>
+where
+    B: http_body::Body<Data = Bytes, Error = axum::Error> + Unpin,
+{
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -129,7 +132,7 @@ impl http_body::Body for TrackedBody {
     }
 }
 
-impl Drop for TrackedBody {
+impl<B> Drop for TrackedBody<B> {
     fn drop(&mut self) {
         self.settle();
         if let Some((_, clock)) = &self.paced {

@@ -1,32 +1,86 @@
-//! What the gateway learns about one request while serving it (the route it took, the gRPC
-//! status of its call, why it was rejected), for the metrics and the access log to read when
-//! its response ends. The observe layer puts one in the request's extensions; the handler and
-//! the streaming paths fill it in.
+//! One request as the gateway observes it: what it was (set by the observe layer as it
+//! arrives), and what the gateway learned while serving it (the route, where its call went
+//! and how it ended, why it was rejected, what flowed), filled in by the handler and the
+//! streaming paths.
+//!
+//! It is recorded (metrics, access log) when it is dropped, that is when the last of those
+//! who served it is done: the response body once sent, a stream once it ended, a WebSocket
+//! bridge once closed. So a stream's duration and counts cover the whole stream.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime};
 
+use http::{HeaderValue, Method, StatusCode};
 use tonic::Code;
 
-use crate::errors::Rejection;
+use super::record::Recorder;
+use crate::errors::{GatewayError, Rejection};
 use crate::routing::Route;
 
-#[derive(Default)]
 pub struct Exchange {
+    /// Who records it when it ends (none in unit tests).
+    recorder: Option<Recorder>,
+    pub arrived: Arrival,
     route: OnceLock<Arc<Route>>,
+    /// The response's HTTP status, 0 until its head has gone out.
+    status: AtomicU16,
+    /// The `x-request-id` the response carries.
+    request_id: OnceLock<HeaderValue>,
     /// The call's gRPC status code, `NO_CODE` until a call has ended.
     grpc_code: AtomicU8,
     /// `Rejection` as its index in `Rejection::ALL` plus one, 0 for none.
     rejection: AtomicU8,
+    /// The upstream the call was for.
+    upstream: OnceLock<Arc<str>>,
+    /// The endpoint the call was last sent to, and how many times it was sent.
+    sent: OnceLock<Sent>,
+    /// Body bytes read from the client, and sent to it.
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    /// Streamed messages: from the client to the backend, and back.
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+}
+
+/// The request as it arrived.
+pub struct Arrival {
+    pub started: Instant,
+    pub time: SystemTime,
+    pub method: Method,
+    /// The path without its query (kept only for the access log).
+    pub path: Option<Box<str>>,
+    pub client: Option<SocketAddr>,
+    /// The built-in endpoint (`/healthz`, ...) it is for, if any.
+    pub builtin: Option<&'static str>,
+}
+
+/// Where a call was sent.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub endpoint: Option<Arc<str>>,
+    pub attempts: u32,
 }
 
 const NO_CODE: u8 = 0xff;
 
 impl Exchange {
-    pub fn new() -> Arc<Self> {
+    pub(super) fn new(recorder: Option<Recorder>, arrived: Arrival) -> Arc<Self> {
         Arc::new(Self {
+            recorder,
+            arrived,
+            route: OnceLock::new(),
+            status: AtomicU16::new(0),
+            request_id: OnceLock::new(),
             grpc_code: AtomicU8::new(NO_CODE),
-            ..Self::default()
+            rejection: AtomicU8::new(0),
+            upstream: OnceLock::new(),
+            sent: OnceLock::new(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
         })
     }
 
@@ -38,6 +92,21 @@ impl Exchange {
         self.route.get()
     }
 
+    pub(super) fn set_response(&self, status: StatusCode, request_id: Option<&HeaderValue>) {
+        self.status.store(status.as_u16(), Ordering::Relaxed);
+        if let Some(id) = request_id {
+            let _ = self.request_id.set(id.clone());
+        }
+    }
+
+    pub fn status(&self) -> Option<StatusCode> {
+        StatusCode::from_u16(self.status.load(Ordering::Relaxed)).ok()
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.get().and_then(|id| id.to_str().ok())
+    }
+
     /// The call (or the stream) ended with `code`.
     pub fn set_grpc_code(&self, code: Code) {
         let code = u8::try_from(code as i32).unwrap_or(NO_CODE);
@@ -46,6 +115,69 @@ impl Exchange {
 
     pub fn grpc_code(&self) -> Option<u8> {
         Some(self.grpc_code.load(Ordering::Relaxed)).filter(|code| *code != NO_CODE)
+    }
+
+    /// A failed request: its rejection reason, or how its call ended.
+    pub fn note_error(&self, error: &GatewayError) {
+        if let Some(reason) = error.rejection() {
+            self.set_rejection(reason);
+        }
+        if let Some(code) = error.call_status() {
+            self.set_grpc_code(code);
+        }
+    }
+
+    pub fn set_upstream(&self, name: &Arc<str>) {
+        let _ = self.upstream.set(Arc::clone(name));
+    }
+
+    pub fn upstream(&self) -> Option<&Arc<str>> {
+        self.upstream.get()
+    }
+
+    /// The call went out `attempts` times, last to `endpoint`.
+    pub fn set_sent(&self, endpoint: Option<Arc<str>>, attempts: u32) {
+        let _ = self.sent.set(Sent { endpoint, attempts });
+    }
+
+    pub fn sent(&self) -> Option<&Sent> {
+        self.sent.get()
+    }
+
+    pub(super) fn add_bytes_in(&self, bytes: usize) {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(super) fn add_bytes_out(&self, bytes: usize) {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Body bytes (in, out).
+    pub fn bytes(&self) -> (u64, u64) {
+        (
+            self.bytes_in.load(Ordering::Relaxed),
+            self.bytes_out.load(Ordering::Relaxed),
+        )
+    }
+
+    /// One more message streamed from the client to the backend.
+    pub fn message_in(&self) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One more message streamed from the backend to the client.
+    pub fn message_out(&self) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages streamed (in, out).
+    pub fn messages(&self) -> (u64, u64) {
+        (
+            self.messages_in.load(Ordering::Relaxed),
+            self.messages_out.load(Ordering::Relaxed),
+        )
     }
 
     pub fn set_rejection(&self, reason: Rejection) {
@@ -63,13 +195,32 @@ impl Exchange {
     }
 }
 
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(recorder) = self.recorder.take() {
+            recorder.record(self);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn arrival() -> Arrival {
+        Arrival {
+            started: Instant::now(),
+            time: SystemTime::now(),
+            method: Method::GET,
+            path: None,
+            client: None,
+            builtin: None,
+        }
+    }
+
     #[test]
     fn codes_and_rejections_round_trip() {
-        let exchange = Exchange::new();
+        let exchange = Exchange::new(None, arrival());
         assert_eq!(exchange.grpc_code(), None);
         assert_eq!(exchange.rejection(), None);
         exchange.set_grpc_code(Code::Ok);

@@ -10,12 +10,14 @@
 //! One `Metrics` per running gateway (tests run several in one process); the request path
 //! holds its handles and only touches atomics, except for one label lookup per request.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+
+use tracing_appender::non_blocking::ErrorCounter;
 
 use crate::errors::Rejection;
 use crate::upstream::{Registry as Upstreams, State};
@@ -42,8 +44,13 @@ pub struct Metrics {
     connections: IntGaugeVec,
     tls_handshake_failures: IntCounter,
     rejected: IntCounterVec,
+    stream_messages: IntCounterVec,
     endpoint_state: IntGaugeVec,
     upstream_in_flight: IntGaugeVec,
+    call_durations: HistogramVec,
+    access_log_dropped: IntCounter,
+    /// The access log's count of dropped lines, copied into `access_log_dropped` per scrape.
+    dropped_lines: OnceLock<ErrorCounter>,
     /// Scrapes rebuild the endpoint gauges: one at a time.
     scrape: Mutex<()>,
 }
@@ -84,6 +91,13 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let stream_messages = IntCounterVec::new(
+            Opts::new(
+                "h2gate_stream_messages_total",
+                "Messages of streaming calls: in (client to backend), out (backend to client).",
+            ),
+            &["direction"],
+        )?;
         let config_reloads = IntCounterVec::new(
             Opts::new(
                 "h2gate_config_reloads_total",
@@ -105,6 +119,18 @@ impl Metrics {
             ),
             &["upstream", "endpoint"],
         )?;
+        let call_durations = HistogramVec::new(
+            HistogramOpts::new(
+                "h2gate_upstream_call_duration_seconds",
+                "Duration of each attempt of an upstream call, until its end.",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
+            &["upstream", "endpoint", "rpc_grpc_status_code"],
+        )?;
+        let access_log_dropped = IntCounter::new(
+            "h2gate_access_log_dropped_total",
+            "Access-log lines dropped because stdout could not keep up.",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("h2gate_build_info", "The running build; always 1."),
             &["version"],
@@ -115,6 +141,9 @@ impl Metrics {
         for reason in Rejection::ALL {
             // Present from the start, so a rate over them works before the first rejection.
             rejected.with_label_values(&[reason.label()]);
+        }
+        for direction in ["in", "out"] {
+            stream_messages.with_label_values(&[direction]);
         }
         for result in ["success", "failure"] {
             config_reloads.with_label_values(&[result]);
@@ -127,9 +156,12 @@ impl Metrics {
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(tls_handshake_failures.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
+        registry.register(Box::new(stream_messages.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
         registry.register(Box::new(endpoint_state.clone()))?;
         registry.register(Box::new(upstream_in_flight.clone()))?;
+        registry.register(Box::new(call_durations.clone()))?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
         registry.register(Box::new(build_info))?;
         Ok(Arc::new(Self {
             registry,
@@ -138,10 +170,24 @@ impl Metrics {
             connections,
             tls_handshake_failures,
             rejected,
+            stream_messages,
             endpoint_state,
             upstream_in_flight,
+            call_durations,
+            access_log_dropped,
+            dropped_lines: OnceLock::new(),
             scrape: Mutex::new(()),
         }))
+    }
+
+    /// The family the upstream endpoints record their calls' durations in.
+    pub fn call_durations(&self) -> &HistogramVec {
+        &self.call_durations
+    }
+
+    /// Reports the access log's dropped lines from now on.
+    pub fn watch_access_log(&self, dropped: ErrorCounter) {
+        let _ = self.dropped_lines.set(dropped);
     }
 
     /// What the listener counts of its connections.
@@ -151,6 +197,16 @@ impl Metrics {
             http2: self.connections.with_label_values(&["2"]),
             tls_handshake_failures: self.tls_handshake_failures.clone(),
         }
+    }
+
+    /// A streaming call's messages, counted when it ended.
+    pub fn streamed(&self, messages_in: u64, messages_out: u64) {
+        self.stream_messages
+            .with_label_values(&["in"])
+            .inc_by(messages_in);
+        self.stream_messages
+            .with_label_values(&["out"])
+            .inc_by(messages_out);
     }
 
     pub fn rejected(&self, reason: Rejection) {
@@ -176,6 +232,11 @@ impl Metrics {
                     .with_label_values(&[&*upstream.name, &endpoint.uri])
                     .set(in_flight);
             }
+        }
+        if let Some(dropped) = self.dropped_lines.get() {
+            let now = u64::try_from(dropped.dropped_lines()).unwrap_or(u64::MAX);
+            let seen = self.access_log_dropped.get();
+            self.access_log_dropped.inc_by(now.saturating_sub(seen));
         }
         let mut text = Vec::new();
         if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {

@@ -1,11 +1,15 @@
-//! What the gateway tells its operators about the traffic it serves: Prometheus metrics, read
-//! through the admin listener, recorded by one tower layer on the public listener from what
-//! the request path notes in each request's `Exchange`.
+//! What the gateway tells its operators about the traffic it serves: Prometheus metrics (read
+//! through the admin listener) and the access log, both recorded by one tower layer on the
+//! public listener from what the request path notes in each request's `Exchange`.
 
+mod access_log;
 mod exchange;
 mod layer;
 mod metrics;
+mod record;
 
+pub use access_log::{AccessLog, AccessLogGuard};
 pub use exchange::Exchange;
-pub use layer::ObserveLayer;
+pub use layer::{Observe, ObserveLayer};
 pub use metrics::{CONTENT_TYPE, ConnectionMetrics, Metrics};
+pub use record::Recorder;

@@ -17,7 +17,7 @@ use crate::embedded::{EmbeddedBackend, Shutdown};
 use crate::gateway::{InFlightLimit, Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
-use crate::observe::Metrics;
+use crate::observe::{AccessLog, AccessLogGuard, Metrics, Recorder};
 use crate::upstream;
 use workers::{WorkerSpec, Workers};
 
@@ -62,6 +62,8 @@ pub struct RunningGateway {
     workers: Workers,
     /// DNS discovery, the health checkers and the reachability probe.
     background: Background,
+    /// The access log's writer thread, flushed when the gateway is dropped.
+    _access_log: Option<AccessLogGuard>,
     embedded: Option<RunningBackend>,
 }
 
@@ -126,7 +128,8 @@ pub async fn start(
     };
     let endpoint = running.as_ref().map(|(_, endpoint)| endpoint.as_str());
     let plan = Plan::build(config, embedded.map(|b| (b, endpoint))).map_err(StartError::Invalid)?;
-    let registry = upstream::registry(&plan.upstreams)?;
+    let metrics = Metrics::new().map_err(|err| StartError::Worker(format!("metrics: {err}")))?;
+    let registry = upstream::registry(&plan.upstreams, Some(metrics.call_durations()))?;
     // Before serving, so that the first calls find the discovered endpoints.
     let mut background = Background(
         upstream::start_discovery(&registry, &config.discovery)
@@ -139,7 +142,13 @@ pub async fn start(
     };
 
     let readiness = Readiness::new(Arc::clone(&registry));
-    let metrics = Metrics::new().map_err(|err| StartError::Worker(format!("metrics: {err}")))?;
+    let (access_log, access_log_guard) = match AccessLog::start(config.access_log.format) {
+        Some((log, guard)) => {
+            metrics.watch_access_log(log.dropped());
+            (Some(log), Some(guard))
+        }
+        None => (None, None),
+    };
     let tls = acceptor.is_some();
     let plan = Arc::new(plan);
     let spec = WorkerSpec {
@@ -158,7 +167,7 @@ pub async fn start(
         max_response_bytes: config.limits.max_response_bytes,
         in_flight: InFlightLimit::new(config.limits.max_in_flight, workers),
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
-        metrics: Arc::clone(&metrics),
+        recorder: Recorder::new(Arc::clone(&metrics), access_log),
     };
     let workers = Workers::start(listeners, spec).await?;
     background
@@ -186,6 +195,7 @@ pub async fn start(
         readiness,
         workers,
         background,
+        _access_log: access_log_guard,
         embedded: running.map(|(backend, _)| backend),
     })
 }
@@ -202,7 +212,7 @@ pub fn check_files(config: &Config) -> Vec<String> {
         problems.push(err.to_string());
     }
     for upstream in &config.upstreams {
-        if let Err(err) = upstream::registry(std::slice::from_ref(upstream)) {
+        if let Err(err) = upstream::registry(std::slice::from_ref(upstream), None) {
             problems.push(err.to_string());
         }
     }

@@ -22,7 +22,7 @@ use crate::health::Readiness;
 use crate::listener::{
     self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget, WorkerTurn,
 };
-use crate::observe::Metrics;
+use crate::observe::Recorder;
 use crate::upstream::{Registry, Upstreams};
 
 /// What every worker serves, and how.
@@ -45,7 +45,8 @@ pub struct WorkerSpec {
     /// `max_in_flight`, counted across every worker.
     pub in_flight: Arc<InFlightLimit>,
     pub grace: Duration,
-    pub metrics: Arc<Metrics>,
+    /// Where every request is recorded (metrics, access log).
+    pub recorder: Recorder,
 }
 
 /// Where the workers are told to go.
@@ -161,7 +162,7 @@ fn run(
         let (draining, draining_rx) = watch::channel(false);
         let in_flight = (spec.in_flight, index);
         let gateway = Gateway::new(spec.plan, upstreams, tls, streams_cut, in_flight);
-        let app = app::router(gateway, spec.readiness, spec.page, &spec.metrics);
+        let app = app::app(gateway, spec.readiness, spec.page, &spec.recorder);
         let context = Arc::new(ConnectionContext {
             tls: spec.acceptor,
             app,
@@ -171,7 +172,7 @@ fn run(
             budget: spec.budget,
             body_buffer_limit: spec.body_buffer_limit,
             worker: index,
-            metrics: spec.metrics.connection_metrics(),
+            metrics: spec.recorder.metrics().connection_metrics(),
         });
         let _ = ready.send(Ok(()));
 

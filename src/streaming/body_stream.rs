@@ -14,6 +14,7 @@ use super::pump::Pump;
 use super::server_stream::stream_response;
 use super::{Framing, StreamSettings};
 use crate::errors::GatewayError;
+use crate::observe::Exchange;
 use crate::routing::{CallKind, Route};
 use crate::transcoding::RequestSide;
 use crate::upstream::{Attempts, CallSetup, OpenStream, open_stream, reply_response};
@@ -23,10 +24,11 @@ pub async fn body_stream(
     (route, request): (Arc<Route>, RequestSide),
     body: Body,
     call: CallSetup,
-    framing: Framing,
+    (framing, exchange): (Framing, Option<Arc<Exchange>>),
 ) -> Result<Response, GatewayError> {
     let limits = (settings.max_body_bytes, settings.request_timeout);
-    let (mut pump, requests, uploaded) = Pump::spawn(body, (request, call.client.clone()), limits);
+    let feeding = (request, call.client.clone(), exchange.clone());
+    let (mut pump, requests, uploaded) = Pump::spawn(body, feeding, limits);
     let idle = call.idle_timeout;
     let call_client = call.client.clone();
     let mut attempts = Attempts::default();
@@ -39,12 +41,23 @@ pub async fn body_stream(
         }
         () = idle_after(uploaded, idle) => return Err(silent(idle)),
     };
+    if let Some(exchange) = &exchange {
+        exchange.set_sent(attempts.last_endpoint(), attempts.count);
+    }
     match route.kind {
         CallKind::Bidirectional => {
             let client = call_client;
+            let framing = (framing, exchange);
             stream_response(settings, route, open, framing, (idle, client), Some(pump)).await
         }
-        _ => single_response(&settings, &route, open, pump, idle).await,
+        _ => {
+            let response = single_response(&settings, &route, open, pump, idle).await?;
+            if let Some(exchange) = &exchange {
+                exchange.message_out();
+                exchange.set_grpc_code(tonic::Code::Ok);
+            }
+            Ok(response)
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::request_lines::pump_body;
 use crate::errors::GatewayError;
 use crate::listener::ClientConnection;
+use crate::observe::Exchange;
 use crate::transcoding::RequestSide;
 use crate::upstream::{RequestStream, request_feed};
 
@@ -32,14 +33,19 @@ impl Pump {
     /// once the whole body has been sent (the client's half-close).
     pub fn spawn(
         body: Body,
-        (request, client): (RequestSide, Option<Arc<ClientConnection>>),
+        (request, client, exchange): (
+            RequestSide,
+            Option<Arc<ClientConnection>>,
+            Option<Arc<Exchange>>,
+        ),
         (limit, timeout): (usize, Duration),
     ) -> (Self, RequestStream, oneshot::Receiver<()>) {
         let (sender, requests) = request_feed(PUMP_BUFFER);
         let (error_tx, error_rx) = oneshot::channel();
         let (uploaded_tx, uploaded_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
-            match pump_body(body, (&request, client), &sender, limit, timeout).await {
+            let feed = (&sender, exchange.as_deref());
+            match pump_body(body, (&request, client), feed, limit, timeout).await {
                 Ok(()) => {
                     sender.finish();
                     let _ = uploaded_tx.send(());

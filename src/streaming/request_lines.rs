@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::errors::GatewayError;
 use crate::listener::ClientConnection;
+use crate::observe::Exchange;
 use crate::transcoding::RequestSide;
 use crate::upstream::RequestSender;
 
@@ -25,10 +26,11 @@ use crate::upstream::RequestSender;
 pub async fn pump_body(
     body: Body,
     (context, client): (&RequestSide, Option<Arc<ClientConnection>>),
-    tx: &RequestSender,
+    (tx, exchange): (&RequestSender, Option<&Exchange>),
     limit: usize,
     timeout: Duration,
 ) -> Result<(), GatewayError> {
+    let tx = &Feed { tx, exchange };
     let mut chunks = body.into_data_stream();
     let mut buffer = LineBuffer::new(client);
     let mut line_number = 0usize;
@@ -169,12 +171,29 @@ impl Drop for LineBuffer {
     }
 }
 
+/// Where messages go: the upstream call, counted into the exchange.
+struct Feed<'a> {
+    tx: &'a RequestSender,
+    exchange: Option<&'a Exchange>,
+}
+
+impl Feed<'_> {
+    /// Sends one message; false if the call is gone.
+    async fn send(&self, message: bytes::Bytes) -> bool {
+        let sent = self.tx.send(message).await.is_ok();
+        if sent && let Some(exchange) = self.exchange {
+            exchange.message_in();
+        }
+        sent
+    }
+}
+
 /// Sends one NDJSON line (blank lines are skipped). Ok(false): the call is gone.
 async fn send_line(
     line: &[u8],
     number: usize,
     context: &RequestSide,
-    tx: &RequestSender,
+    tx: &Feed<'_>,
 ) -> Result<bool, GatewayError> {
     let line = line.trim_ascii();
     if line.is_empty() {
@@ -183,14 +202,10 @@ async fn send_line(
     let message = context
         .encode(line)
         .map_err(|err| locate(err, &format!("line {number}")))?;
-    Ok(tx.send(message).await.is_ok())
+    Ok(tx.send(message).await)
 }
 
-async fn send_array(
-    body: &[u8],
-    context: &RequestSide,
-    tx: &RequestSender,
-) -> Result<(), GatewayError> {
+async fn send_array(body: &[u8], context: &RequestSide, tx: &Feed<'_>) -> Result<(), GatewayError> {
     let elements: Vec<&RawValue> = serde_json::from_slice(body).map_err(|err| {
         GatewayError::invalid_argument(format!(
             "the request body is not a JSON array of messages: {err}"
@@ -200,7 +215,7 @@ async fn send_array(
         let message = context
             .encode(element.get().as_bytes())
             .map_err(|err| locate(err, &format!("element {index}")))?;
-        if tx.send(message).await.is_err() {
+        if !tx.send(message).await {
             break;
         }
     }

@@ -22,6 +22,7 @@ use super::shutdown::{shutting_down, streams_cut};
 use super::{Framing, StreamSettings};
 use crate::errors::GatewayError;
 use crate::listener::{ClientConnection, ClientPaced};
+use crate::observe::Exchange;
 use crate::routing::Route;
 use crate::transcoding::RenderedBody;
 use crate::upstream::metadata::copy_to_response;
@@ -35,7 +36,7 @@ pub async fn server_stream(
     route: Arc<Route>,
     message: Bytes,
     call: CallSetup,
-    framing: Framing,
+    (framing, exchange): (Framing, Option<Arc<Exchange>>),
 ) -> Result<Response, GatewayError> {
     let mut attempts = Attempts::default();
     let opening = open_single_retrying(
@@ -50,13 +51,16 @@ pub async fn server_stream(
         Ok(opened) => opened.map_err(|status| settings.status_error(&status)),
         Err(_) => Err(settings.status_error(&silent_for(call.idle_timeout))),
     };
+    if let Some(exchange) = &exchange {
+        exchange.set_sent(attempts.last_endpoint(), attempts.count);
+    }
     let open = open.map_err(|error| error_with_attempts(error, &attempts))?;
     let client = call.client;
     let response = stream_response(
         settings,
         route,
         open,
-        framing,
+        (framing, exchange),
         (call.idle_timeout, client),
         None,
     );
@@ -78,6 +82,8 @@ struct Source {
     /// How the stream ended, found while coalescing; reported with the next frame.
     deferred: Option<Deferred>,
     finished: bool,
+    /// The request as observed; recorded once the stream is over.
+    exchange: Option<Arc<Exchange>>,
 }
 
 enum Deferred {
@@ -97,11 +103,12 @@ pub(super) async fn stream_response(
     settings: Arc<StreamSettings>,
     route: Arc<Route>,
     open: OpenStream,
-    framing: Framing,
+    (framing, exchange): (Framing, Option<Arc<Exchange>>),
     (idle, client): (Duration, Option<Arc<ClientConnection>>),
     pump: Option<Pump>,
 ) -> Result<Response, GatewayError> {
     let mut source = Source {
+        exchange,
         client,
         cut: settings.streams_cut.clone(),
         settings,
@@ -117,7 +124,7 @@ pub(super) async fn stream_response(
     let (first_chunk, content_type) = match first {
         Event::Failed(status) => return Err(source.settings.status_error(&status)),
         Event::End(trailers) => {
-            source.finished = true;
+            source.ended();
             let mut frame_trailers = HeaderMap::new();
             copy_to_response(&trailers, true, &mut frame_trailers);
             let frame = (!frame_trailers.is_empty()).then(|| Frame::trailers(frame_trailers));
@@ -209,7 +216,7 @@ impl Source {
                 Err(error) => Some(self.fail(error)),
             },
             Ok(Event::End(trailers)) => {
-                self.finished = true;
+                self.ended();
                 let mut headers = HeaderMap::new();
                 copy_to_response(&trailers, true, &mut headers);
                 (!headers.is_empty()).then(|| Frame::trailers(headers))
@@ -249,8 +256,19 @@ impl Source {
         out.map_or(first, BytesMut::freeze)
     }
 
+    /// The backend ended the stream with OK.
+    fn ended(&mut self) {
+        self.finished = true;
+        if let Some(exchange) = &self.exchange {
+            exchange.set_grpc_code(tonic::Code::Ok);
+        }
+    }
+
     fn fail(&mut self, error: GatewayError) -> Frame<Bytes> {
         self.finished = true;
+        if let Some(exchange) = &self.exchange {
+            exchange.note_error(&error);
+        }
         let json = error.to_json(&self.settings.codes);
         Frame::data(self.framing.error(&json))
     }
@@ -260,7 +278,11 @@ impl Source {
         self.route.rules.is_raw_reply()
     }
 
+    /// One backend message for the client (counted as it goes out).
     fn render(&self, bytes: &[u8]) -> Result<RenderedBody, GatewayError> {
+        if let Some(exchange) = &self.exchange {
+            exchange.message_out();
+        }
         self.settings.transcoder.render(&self.route.rules, bytes)
     }
 

@@ -29,6 +29,7 @@ use super::message_stream::silent_for;
 use super::shutdown::{shutting_down, streams_cut};
 use crate::errors::GatewayError;
 use crate::listener::StreamReservation;
+use crate::observe::Exchange;
 use crate::routing::{CallKind, Route};
 use crate::transcoding::{BodyRule, RequestSide};
 use crate::upstream::{Attempts, CallSetup, OpenStream, RequestSender, open_stream, request_feed};
@@ -64,7 +65,7 @@ pub async fn websocket(
     parts: &mut Parts,
     (route, context): (Arc<Route>, RequestSide),
     call: CallSetup,
-    reservation: Option<StreamReservation>,
+    (reservation, exchange): (Option<StreamReservation>, Option<Arc<Exchange>>),
 ) -> Result<Response, GatewayError> {
     let upgrade = WebSocketUpgrade::from_request_parts(parts, &())
         .await
@@ -80,7 +81,7 @@ pub async fn websocket(
         .on_upgrade(move |socket| async move {
             // The call's share of its connection's buffer, held while the bridge runs.
             let _reservation = reservation;
-            Bridge::new(socket, settings, (route, context))
+            Bridge::new(socket, settings, (route, context), exchange)
                 .run(call)
                 .await;
         }))
@@ -97,6 +98,8 @@ struct Bridge {
     /// (backpressure), but the backend still is: replies never wait on requests.
     outbound: Option<Bytes>,
     sent_first: bool,
+    /// The request as observed; recorded once the bridge is done with it.
+    exchange: Option<Arc<Exchange>>,
 }
 
 impl Bridge {
@@ -104,8 +107,10 @@ impl Bridge {
         socket: WebSocket,
         settings: Arc<StreamSettings>,
         (route, context): (Arc<Route>, RequestSide),
+        exchange: Option<Arc<Exchange>>,
     ) -> Self {
         Self {
+            exchange,
             socket,
             settings,
             route,
@@ -125,14 +130,19 @@ impl Bridge {
         if starts_from_url && let Err(error) = self.forward(b"") {
             return self.close_with_error(error).await;
         }
-        let mut attempts = Attempts::default();
-        let opening = open_stream(
-            &call.upstream,
-            call.grpc_path,
-            requests,
-            call.metadata,
-            &mut attempts,
-        );
+        let upstream_call = &call.upstream;
+        let opening = async move {
+            let mut attempts = Attempts::default();
+            let opened = open_stream(
+                upstream_call,
+                call.grpc_path,
+                requests,
+                call.metadata,
+                &mut attempts,
+            )
+            .await;
+            (opened, attempts.last_endpoint(), attempts.count)
+        };
         tokio::pin!(opening);
         let mut upstream: Option<Streaming<Bytes>> = None;
         // The backend's silence, the wait for its response headers included.
@@ -145,7 +155,12 @@ impl Bridge {
         let mut client_closing = false;
         loop {
             let step = tokio::select! {
-                opened = &mut opening, if upstream.is_none() => Step::Opened(Box::new(opened)),
+                (opened, endpoint, attempts) = &mut opening, if upstream.is_none() => {
+                    if let Some(exchange) = &self.exchange {
+                        exchange.set_sent(endpoint, attempts);
+                    }
+                    Step::Opened(Box::new(opened))
+                }
                 room = reserve(self.requests.as_ref()), if self.outbound.is_some() => {
                     // A call that already ended reports its outcome upstream-side.
                     if let (Some(permit), Some(message)) = (room, self.outbound.take()) {
@@ -201,7 +216,12 @@ impl Bridge {
                         Err(error) => return self.close_with_error(error).await,
                     }
                 }
-                Step::Reply(Ok(None)) => return self.close(CLOSE_NORMAL, "OK").await,
+                Step::Reply(Ok(None)) => {
+                    if let Some(exchange) = &self.exchange {
+                        exchange.set_grpc_code(tonic::Code::Ok);
+                    }
+                    return self.close(CLOSE_NORMAL, "OK").await;
+                }
                 Step::Reply(Err(status)) => return self.close_with_status(&status).await,
                 Step::Silent => return self.close_with_status(&silent_for(idle)).await,
                 Step::Cut => return self.close_with_error(shutting_down()).await,
@@ -216,6 +236,9 @@ impl Bridge {
         }
         let message = self.context.encode_with(frame, !self.sent_first)?;
         self.sent_first = true;
+        if let Some(exchange) = &self.exchange {
+            exchange.message_in();
+        }
         self.outbound = Some(message);
         Ok(())
     }
@@ -243,6 +266,9 @@ impl Bridge {
             .render(&self.route.rules, message)?;
         let text = Utf8Bytes::try_from(rendered.body)
             .map_err(|_| GatewayError::internal("a rendered message is not UTF-8"))?;
+        if let Some(exchange) = &self.exchange {
+            exchange.message_out();
+        }
         // A failed send means the client is gone; the loop ends on its next read.
         let sent = tokio::time::timeout(patience, self.socket.send(Message::Text(text))).await;
         Ok(sent.is_ok())
@@ -254,6 +280,9 @@ impl Bridge {
     }
 
     async fn close_with_error(mut self, error: GatewayError) {
+        if let Some(exchange) = &self.exchange {
+            exchange.note_error(&error);
+        }
         let json = error.to_json(&self.settings.codes);
         let mut framed = BytesMut::with_capacity(json.len() + 10);
         framed.put_slice(b"{\"error\":");

@@ -282,7 +282,7 @@ mod tests {
         let endpoints = endpoints.iter().map(|&e| e.to_owned()).collect();
         let mut config = UpstreamConfig::new("u", endpoints, vec!["*".into()]);
         config.balance = balance;
-        let registry = registry(&[config]).unwrap();
+        let registry = registry(&[config], None).unwrap();
         Balancer::new(Arc::clone(registry.first().unwrap()), 1024)
     }
 

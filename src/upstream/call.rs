@@ -51,6 +51,13 @@ pub struct Attempts {
 }
 
 impl Attempts {
+    /// The endpoint the call was last sent to, as operators see it.
+    pub fn last_endpoint(&self) -> Option<Arc<str>> {
+        self.last
+            .as_ref()
+            .map(|endpoint| Arc::clone(&endpoint.shared.uri))
+    }
+
     fn sent(&mut self, endpoint: &Arc<Endpoint>) {
         self.count += 1;
         self.last = Some(Arc::clone(endpoint));

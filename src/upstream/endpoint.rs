@@ -10,7 +10,7 @@
 //! with UNAVAILABLE instead of waiting in a queue nobody can see.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -62,7 +62,11 @@ pub struct Channel {
 pub struct InFlight {
     endpoint: Arc<Endpoint>,
     connection: Option<Arc<LiveState>>,
+    /// When the call picked the endpoint; taken at the response head (the latency sample).
     picked_at: Option<Instant>,
+    started: Instant,
+    /// Whether the end was recorded (a stream's end may be reported more than once).
+    ended: AtomicBool,
 }
 
 impl std::fmt::Debug for InFlight {
@@ -84,14 +88,24 @@ impl InFlight {
         }
     }
 
-    /// How the call ended, for outlier detection.
+    /// How the call ended, for outlier detection and the call-duration histogram.
     pub fn ended(&self, code: Code) {
         self.endpoint.report(code);
+        // The health checker's own calls are not the users'.
+        if !self.ended.swap(true, Ordering::Relaxed) && self.endpoint.reports {
+            let durations = &self.endpoint.shared.call_durations;
+            durations.observe(code, self.started.elapsed());
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // A call that was sent and is dropped before its end: the client went away.
+        if !*self.ended.get_mut() && self.connection.is_some() && self.endpoint.reports {
+            let durations = &self.endpoint.shared.call_durations;
+            durations.observe(Code::Cancelled, self.started.elapsed());
+        }
         self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.endpoint.shared.call_ended();
         if let Some(connection) = &self.connection {
@@ -176,6 +190,8 @@ impl Endpoint {
             endpoint: Arc::clone(self),
             connection: None,
             picked_at: Some(Instant::now()),
+            started: Instant::now(),
+            ended: AtomicBool::new(false),
         };
         for _ in 0..2 {
             if let Some(connection) = in_flight.connection.take() {

@@ -5,6 +5,7 @@
 
 mod balance;
 mod call;
+mod call_durations;
 mod call_setup;
 mod cancel_grace;
 mod codec;

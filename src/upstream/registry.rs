@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use http::Uri;
 use http::uri::{Authority, Scheme};
+use prometheus::HistogramVec;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -58,6 +59,8 @@ pub struct UpstreamEntry {
     /// Bumped whenever `set` is replaced; workers compare it on every call.
     generation: AtomicU64,
     in_flight: AtomicUsize,
+    /// The gateway's `h2gate_upstream_call_duration_seconds`, for endpoints found later.
+    call_durations: Option<HistogramVec>,
 }
 
 impl std::fmt::Debug for UpstreamEntry {
@@ -105,13 +108,14 @@ impl UpstreamEntry {
             let kept = current
                 .endpoints
                 .iter()
-                .find(|e| e.uri == uri && e.discovered_by.as_deref() == Some(&name.uri));
+                .find(|e| *e.uri == *uri && e.discovered_by.as_deref() == Some(&name.uri));
             let endpoint = match kept {
                 Some(kept) => Arc::clone(kept),
                 None => Arc::new(SharedEndpoint::new(
                     uri,
                     Some(name.uri.clone()),
                     self.discovered_target(*address, name),
+                    self.call_durations.clone(),
                 )),
             };
             if !endpoints.iter().any(|e| Arc::ptr_eq(e, &endpoint)) {
@@ -193,14 +197,21 @@ impl Drop for CallPermit {
 
 /// Every upstream `configs` describe, their fixed endpoints parsed and their TLS set up;
 /// `dns://` endpoints are added by discovery.
-pub fn registry(configs: &[UpstreamConfig]) -> Result<Registry, UpstreamError> {
+/// `call_durations`: where calls' durations are measured (`None`: nowhere, as in `check`).
+pub fn registry(
+    configs: &[UpstreamConfig],
+    call_durations: Option<&HistogramVec>,
+) -> Result<Registry, UpstreamError> {
     configs
         .iter()
-        .map(|config| entry(config).map(Arc::new))
+        .map(|config| entry(config, call_durations).map(Arc::new))
         .collect()
 }
 
-fn entry(config: &UpstreamConfig) -> Result<UpstreamEntry, UpstreamError> {
+fn entry(
+    config: &UpstreamConfig,
+    call_durations: Option<&HistogramVec>,
+) -> Result<UpstreamEntry, UpstreamError> {
     // A configured `ca_cert` is read even when no endpoint is `https://` (yet), so that a bad
     // one fails `check` and start-up rather than the day an endpoint changes scheme.
     let mut tls = match config.ca_cert {
@@ -236,7 +247,13 @@ fn entry(config: &UpstreamConfig) -> Result<UpstreamEntry, UpstreamError> {
             tls,
             upstream: Arc::clone(&name),
         };
-        fixed.push(Arc::new(SharedEndpoint::new(uri.clone(), None, target)));
+        let durations = call_durations.cloned();
+        fixed.push(Arc::new(SharedEndpoint::new(
+            uri.clone(),
+            None,
+            target,
+            durations,
+        )));
     }
     if fixed.is_empty() && dns_names.is_empty() {
         return Err(endpoint_error(config, "*", "no endpoints".into()));
@@ -260,6 +277,7 @@ fn entry(config: &UpstreamConfig) -> Result<UpstreamEntry, UpstreamError> {
         fixed,
         generation: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
+        call_durations: call_durations.cloned(),
     })
 }
 
@@ -373,18 +391,18 @@ mod tests {
 
     #[test]
     fn dns_endpoints_need_a_name_and_a_port() {
-        let ok = registry(&[config(&["dns://users.svc:50051"])]).unwrap();
+        let ok = registry(&[config(&["dns://users.svc:50051"])], None).unwrap();
         let names = &ok.first().unwrap().dns_names;
         assert_eq!(names.first().unwrap().host, "users.svc");
         assert_eq!(names.first().unwrap().port, 50051);
         for bad in ["dns://users.svc", "dns://users.svc:1/x"] {
-            assert!(registry(&[config(&[bad])]).is_err(), "{bad}");
+            assert!(registry(&[config(&[bad])], None).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn discovery_keeps_endpoints_that_stay_and_bumps_the_generation() {
-        let registry = registry(&[config(&["http://127.0.0.1:1", "dns://n:7"])]).unwrap();
+        let registry = registry(&[config(&["http://127.0.0.1:1", "dns://n:7"])], None).unwrap();
         let entry = registry.first().unwrap();
         let name = entry.dns_names.first().unwrap().clone();
         let a: std::net::SocketAddr = "10.0.0.1:7".parse().unwrap();
@@ -398,7 +416,7 @@ mod tests {
         entry.set_discovered(&[(b, &name)]);
         let second = entry.endpoints();
         assert_eq!(entry.generation(), 2);
-        let uris: Vec<_> = second.endpoints.iter().map(|e| e.uri.as_str()).collect();
+        let uris: Vec<_> = second.endpoints.iter().map(|e| &*e.uri).collect();
         assert_eq!(uris, ["http://127.0.0.1:1", "http://10.0.0.2:7"]);
         assert!(Arc::ptr_eq(
             second.endpoints.get(1).unwrap(),
@@ -412,14 +430,14 @@ mod tests {
     fn the_circuit_breaker_admits_up_to_max_in_flight() {
         let mut limited = config(&["http://127.0.0.1:1"]);
         limited.max_in_flight = Some(2);
-        let registry = registry(&[limited]).unwrap();
+        let registry = registry(&[limited], None).unwrap();
         let entry = registry.first().unwrap();
         let a = entry.admit().unwrap();
         let _b = entry.admit().unwrap();
         assert_eq!(entry.admit().err(), Some(2));
         drop(a);
         assert!(entry.admit().unwrap().is_some());
-        let unlimited = super::registry(&[config(&["http://127.0.0.1:1"])]).unwrap();
+        let unlimited = super::registry(&[config(&["http://127.0.0.1:1"])], None).unwrap();
         assert!(unlimited.first().unwrap().admit().unwrap().is_none());
     }
 
@@ -430,7 +448,7 @@ mod tests {
             "http://127.0.0.1:2",
             "http://127.0.0.1:3",
         ];
-        let registry = registry(&[config(&endpoints)]).unwrap();
+        let registry = registry(&[config(&endpoints)], None).unwrap();
         let entry = registry.first().unwrap();
         assert!(!entry.may_eject(33), "a third of three is below one");
         assert!(entry.may_eject(50));

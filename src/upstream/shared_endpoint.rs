@@ -6,9 +6,12 @@
 //! set by the reachability probe's TCP connects and by the workers' own connection attempts.
 
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use prometheus::HistogramVec;
+
+use super::call_durations::CallDurations;
 use super::endpoint_life::{EndpointLife, State, Thresholds};
 use super::target::Target;
 
@@ -28,7 +31,7 @@ const UNREACHABLE: u8 = 2;
 pub struct SharedEndpoint {
     /// How `/readyz` and the logs name it: the configured URI, or for a discovered endpoint
     /// `http://address:port`.
-    pub uri: String,
+    pub uri: Arc<str>,
     /// The `dns://` name it was discovered by, if any.
     pub discovered_by: Option<String>,
     pub target: Target,
@@ -42,6 +45,7 @@ pub struct SharedEndpoint {
     /// Calls picked for it and not ended, across all workers (for operators; each worker
     /// balances by its own count).
     in_flight: AtomicUsize,
+    pub call_durations: CallDurations,
 }
 
 impl std::fmt::Debug for SharedEndpoint {
@@ -53,8 +57,18 @@ impl std::fmt::Debug for SharedEndpoint {
 }
 
 impl SharedEndpoint {
-    pub fn new(uri: String, discovered_by: Option<String>, target: Target) -> Self {
+    /// `durations`: the gateway's `h2gate_upstream_call_duration_seconds` family, if measured.
+    pub fn new(
+        uri: String,
+        discovered_by: Option<String>,
+        target: Target,
+        durations: Option<HistogramVec>,
+    ) -> Self {
+        let uri: Arc<str> = uri.into();
+        let call_durations =
+            CallDurations::new(durations, Arc::clone(&target.upstream), Arc::clone(&uri));
         let endpoint = Self {
+            call_durations,
             uri,
             discovered_by,
             target,
@@ -268,7 +282,7 @@ mod tests {
             tls: None,
             upstream: Arc::from("u"),
         };
-        SharedEndpoint::new("http://a:1".into(), None, target)
+        SharedEndpoint::new("http://a:1".into(), None, target, None)
     }
 
     #[test]

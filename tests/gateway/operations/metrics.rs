@@ -23,6 +23,9 @@ async fn requests_are_measured_by_route_and_the_exposition_passes_promtool() {
     }
     // The backend's NOT_FOUND.
     assert_eq!(client.get("/v1/users/3").await.status, 404);
+    // A server stream of two messages, measured once it ended.
+    let stream = client.get("/v1/users:stream?count=2&intervalMs=5").await;
+    assert_eq!(stream.status, 200);
     assert_eq!(client.get("/no/such/route/9f2c").await.status, 404);
     let bad = client
         .raw_json(Method::POST, "/v1/greeter:sayHello", "{not json")
@@ -91,6 +94,25 @@ async fn requests_are_measured_by_route_and_the_exposition_passes_promtool() {
         ("rpc_grpc_status_code", ""),
     ];
     assert_eq!(metrics.value(&format!("{DURATION}_count"), &say_hello), 1.0);
+
+    let stream = [
+        ("http_route", "/v1/users:stream"),
+        ("rpc_method", "StreamUsers"),
+        ("rpc_grpc_status_code", "0"),
+    ];
+    assert_eq!(metrics.value(&format!("{DURATION}_count"), &stream), 1.0);
+    let messages = "h2gate_stream_messages_total";
+    assert_eq!(metrics.value(messages, &[("direction", "out")]), 2.0);
+    assert_eq!(metrics.value(messages, &[("direction", "in")]), 0.0);
+
+    // Each call's attempt, by how it ended: three users found and the stream, one not found.
+    let calls = "h2gate_upstream_call_duration_seconds_count";
+    let ok = [("upstream", "demo-backend"), ("rpc_grpc_status_code", "0")];
+    assert_eq!(metrics.value(calls, &ok), 4.0);
+    let not_found = [("upstream", "demo-backend"), ("rpc_grpc_status_code", "5")];
+    assert_eq!(metrics.value(calls, &not_found), 1.0);
+    let endpoint = &metrics.find(calls, &ok)[0].labels["endpoint"];
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
 
     let rejected = "h2gate_rejected_total";
     assert_eq!(metrics.value(rejected, &[("reason", "bad_request")]), 1.0);

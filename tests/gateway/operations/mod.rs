@@ -1,6 +1,7 @@
 //! Operating the gateway: the admin listener's endpoints (`admin`) and the metrics it serves,
 //! read after real traffic and checked by `promtool` (`metrics`).
 
+mod access_log;
 mod admin;
 mod metrics;
 

@@ -85,6 +85,8 @@ pub struct GatewayProcess {
     pub tls: bool,
     child: Child,
     log: Arc<Mutex<VecDeque<String>>>,
+    /// Every line the gateway wrote to stdout (its access log), when captured.
+    stdout: Arc<Mutex<Vec<String>>>,
     _config: TempFile,
 }
 
@@ -149,14 +151,38 @@ impl GatewayProcess {
 
     /// `h2gate serve` on exactly `text`, which must listen on port 0.
     pub async fn from_text(text: String, tls: bool) -> Self {
+        Self::spawn(text, tls, false).await
+    }
+
+    /// [`Self::start`], keeping every line the gateway writes to stdout ([`Self::stdout_lines`]).
+    pub async fn start_capturing_stdout(setup: &Setup<'_>) -> Self {
+        Self::spawn(config_text(setup, None), !setup.plaintext, true).await
+    }
+
+    async fn spawn(text: String, tls: bool, capture_stdout: bool) -> Self {
         let config = TempFile::new("process", "toml", &text);
+        let stdout = if capture_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let mut child = h2gate_command(&["serve", "--config"])
             .arg(&config.path)
             // Info shows h2's warnings about abusive peers in the failure tail.
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .spawn()
             .expect("spawn h2gate serve");
+        let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let lines = Arc::clone(&stdout_lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().expect("stdout lock").push(line);
+                }
+            });
+        }
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let lines = Arc::clone(&log);
@@ -172,6 +198,7 @@ impl GatewayProcess {
             tls,
             child,
             log,
+            stdout: stdout_lines,
             _config: config,
         };
         match tokio::time::timeout(START_TIMEOUT, found_rx).await {
@@ -182,6 +209,11 @@ impl GatewayProcess {
             ),
         }
         process
+    }
+
+    /// The lines written to stdout so far (captured only by [`Self::start_capturing_stdout`]).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().expect("stdout lock").clone()
     }
 
     pub fn pid(&self) -> u32 {
