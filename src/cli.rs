@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the gateway (the default command).
-    Serve(ConfigArg),
+    Serve(ServeArgs),
     /// Load config, descriptors and routes offline and report every problem.
     Check(ConfigArg),
     /// Print the route table.
@@ -46,7 +46,17 @@ enum Command {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Address to listen on, instead of the configuration's `[server] listen` (a container's
+    /// `0.0.0.0:8443`, say).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Args)]
 struct ConfigArg {
     /// Config file. Without it, config/gateway.toml, or the embedded default if that file
     /// does not exist.
@@ -59,8 +69,8 @@ impl Cli {
     pub async fn run(self, demo: Option<EmbeddedBackend>) -> ExitCode {
         let demo = demo.as_ref();
         let result = match self.command {
-            None => serve(&ConfigArg { config: None }, demo).await,
-            Some(Command::Serve(arg)) => serve(&arg, demo).await,
+            None => serve(&ServeArgs::default(), demo).await,
+            Some(Command::Serve(args)) => serve(&args, demo).await,
             Some(Command::Check(arg)) => check(&arg, demo),
             Some(Command::Routes(arg)) => routes(&arg, demo),
             Some(Command::DemoBackend { listen, version }) => {
@@ -89,8 +99,11 @@ fn load_config(arg: &ConfigArg) -> Result<Config, String> {
     result.map_err(|err| err.to_string())
 }
 
-async fn serve(arg: &ConfigArg, demo: Option<&EmbeddedBackend>) -> Result<(), String> {
-    let config = load_config(arg)?;
+async fn serve(args: &ServeArgs, demo: Option<&EmbeddedBackend>) -> Result<(), String> {
+    let mut config = load_config(&args.config)?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
     let running = server::start(&config, demo)
         .await
         .map_err(|err| err.to_string())?;

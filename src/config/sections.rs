@@ -193,6 +193,9 @@ pub struct ErrorsConfig {
 pub struct DemoConfig {
     /// Start the demo services in-process and route their services to them.
     pub embedded: bool,
+    /// Serve the demo's page (`/demo/`) also when the demo runs elsewhere (as under
+    /// docker-compose); with `embedded = true` it is always served.
+    pub page: bool,
 }
 
 impl Config {
@@ -227,6 +230,14 @@ impl Config {
         }
         if limits.per_connection_buffer_limit_bytes < 65_535 {
             return Err("[limits] per_connection_buffer_limit_bytes must be >= 65535 (the smallest HTTP/2 window)".into());
+        }
+        if let Some(admin) = self.admin.listen
+            && admin == server.listen
+            && admin.port() != 0
+        {
+            return Err(format!(
+                "[admin] listen is [server] listen ({admin}): the admin listener needs an address of its own"
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for upstream in &self.upstreams {

@@ -155,7 +155,9 @@ pub async fn start(
         plan: Arc::clone(&plan),
         acceptor,
         readiness: Arc::clone(&readiness),
-        page: backend.and_then(|backend| backend.page),
+        page: embedded
+            .filter(|_| config.demo.embedded || config.demo.page)
+            .and_then(|backend| backend.page),
         limits: connection_limits(&config.limits),
         slots: connection_slots(&config.limits),
         budget: MemoryBudget::new(config.limits.memory_budget_bytes, workers),

@@ -7,6 +7,7 @@
 //! `.ci/run` sets, or `CI`): there a missing browser is a failure, never a silent pass.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::support::{TestGateway, poll_until};
 
-/// The browser process and its throwaway profile, both gone on drop.
+/// The browser, its helper processes and its throwaway profile, all gone on drop.
 struct Browser {
     child: Child,
     profile: PathBuf,
@@ -26,9 +27,18 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Chromium's renderers and zygote are its process group: killed together, so none
+        // of them writes into the profile after it is removed.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 
@@ -60,6 +70,7 @@ async fn launch(chromium: PathBuf) -> (Browser, String) {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .expect("start chromium");
     let stderr = child.stderr.take().expect("chromium stderr");

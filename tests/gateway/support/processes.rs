@@ -151,15 +151,20 @@ impl GatewayProcess {
 
     /// `h2gate serve` on exactly `text`, which must listen on port 0.
     pub async fn from_text(text: String, tls: bool) -> Self {
-        Self::spawn(text, tls, false).await
+        Self::spawn(text, tls, false, &[]).await
+    }
+
+    /// `h2gate serve --config FILE ARGS...` on `text`; `args` must make it listen on port 0.
+    pub async fn with_args(text: String, tls: bool, args: &[&str]) -> Self {
+        Self::spawn(text, tls, false, args).await
     }
 
     /// [`Self::start`], keeping every line the gateway writes to stdout ([`Self::stdout_lines`]).
     pub async fn start_capturing_stdout(setup: &Setup<'_>) -> Self {
-        Self::spawn(config_text(setup, None), !setup.plaintext, true).await
+        Self::spawn(config_text(setup, None), !setup.plaintext, true, &[]).await
     }
 
-    async fn spawn(text: String, tls: bool, capture_stdout: bool) -> Self {
+    async fn spawn(text: String, tls: bool, capture_stdout: bool, args: &[&str]) -> Self {
         let config = TempFile::new("process", "toml", &text);
         let stdout = if capture_stdout {
             Stdio::piped()
@@ -168,6 +173,7 @@ impl GatewayProcess {
         };
         let mut child = h2gate_command(&["serve", "--config"])
             .arg(&config.path)
+            .args(args)
             // Info shows h2's warnings about abusive peers in the failure tail.
             .env("RUST_LOG", "info")
             .stdout(stdout)
