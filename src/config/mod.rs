@@ -12,7 +12,7 @@ mod upstream;
 pub use file::{ConfigError, load, parse};
 pub use sections::{
     AccessLogConfig, AccessLogFormat, AdminConfig, Config, DemoConfig, DescriptorsConfig,
-    ErrorsConfig, LimitsConfig, MetadataConfig, RoutingConfig, ServerConfig,
+    ErrorsConfig, LimitsConfig, MetadataConfig, RoutingConfig, ServerConfig, TracingConfig,
 };
 pub use traffic::{DiscoveryConfig, OverrideConfig, Source, TrafficConfig};
 pub use upstream::{Balance, HealthCheckConfig, OutlierConfig, RetryConfig, UpstreamConfig};

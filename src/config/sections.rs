@@ -43,6 +43,8 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub access_log: AccessLogConfig,
+    #[serde(default)]
+    pub tracing: TracingConfig,
     /// Where the text came from (for `origin:line` in messages); set by `parse`.
     #[serde(skip)]
     pub source: Source,
@@ -88,6 +90,27 @@ impl Default for ServerConfig {
 pub struct AdminConfig {
     /// Plaintext, separate from the public listener; absent: no admin listener.
     pub listen: Option<SocketAddr>,
+}
+
+/// OpenTelemetry traces, exported over OTLP/gRPC.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// The collector, `http://host:port` (or `https://`); absent: no export.
+    pub otlp_endpoint: Option<String>,
+    /// Head sampling for requests without a sampled parent, 0.0 to 1.0.
+    pub sample_ratio: f64,
+    pub service_name: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sample_ratio: 1.0,
+            service_name: "h2gate".into(),
+        }
+    }
 }
 
 /// One line per request on stdout.
@@ -238,6 +261,23 @@ impl Config {
             return Err(format!(
                 "[admin] listen is [server] listen ({admin}): the admin listener needs an address of its own"
             ));
+        }
+        let tracing = &self.tracing;
+        if !(0.0..=1.0).contains(&tracing.sample_ratio) {
+            return Err(format!(
+                "[tracing] sample_ratio must be between 0.0 and 1.0, not {}",
+                tracing.sample_ratio
+            ));
+        }
+        if let Some(endpoint) = &tracing.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(format!(
+                "[tracing] otlp_endpoint must be an http:// or https:// URL, not {endpoint:?}"
+            ));
+        }
+        if tracing.service_name.is_empty() {
+            return Err("[tracing] service_name must not be empty".into());
         }
         let mut names = std::collections::HashSet::new();
         for upstream in &self.upstreams {

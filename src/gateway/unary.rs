@@ -23,7 +23,7 @@ impl Gateway {
     ) -> Result<Response, GatewayError> {
         let message = request.encode(body)?;
         let transcoder = &self.plan.transcoder;
-        let mut attempts = Attempts::default();
+        let mut attempts = Attempts::traced(exchange.and_then(Exchange::attempt_tracer));
         let reply = call_unary(
             &call.upstream,
             (call.grpc_path, message),

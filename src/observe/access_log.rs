@@ -17,6 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 
 use super::exchange::Exchange;
+use super::traces::hex;
 use crate::config::AccessLogFormat;
 
 /// Lines waiting for the writer thread before new ones are dropped.
@@ -76,6 +77,8 @@ impl AccessLog {
 struct Entry<'a> {
     time: String,
     request_id: Option<&'a str>,
+    /// The trace the request belongs to, when tracing is on.
+    trace_id: Option<String>,
     client: Option<String>,
     method: &'a str,
     path: Option<&'a str>,
@@ -107,6 +110,7 @@ impl<'a> Entry<'a> {
         Entry {
             time: rfc3339(arrived.time),
             request_id: exchange.request_id(),
+            trace_id: exchange.trace.as_ref().map(|trace| hex(&trace.trace_id)),
             client: arrived.client.map(|client| client.to_string()),
             method: arrived.method.as_str(),
             path: arrived.path.as_deref(),
@@ -145,8 +149,9 @@ impl<'a> Entry<'a> {
             }
         };
         pair("time", &self.time);
-        let optional: [(&str, Option<&dyn std::fmt::Display>); 9] = [
+        let optional: [(&str, Option<&dyn std::fmt::Display>); 10] = [
             ("request_id", self.request_id.as_ref().map(|v| v as _)),
+            ("trace_id", self.trace_id.as_ref().map(|v| v as _)),
             ("client", self.client.as_ref().map(|v| v as _)),
             ("method", Some(&self.method)),
             ("path", self.path.as_ref().map(|v| v as _)),

@@ -16,13 +16,17 @@ use http::{HeaderValue, Method, StatusCode};
 use tonic::Code;
 
 use super::record::Recorder;
+use super::traces::{CallNames, RequestTrace};
 use crate::errors::{GatewayError, Rejection};
 use crate::routing::Route;
+use crate::upstream::AttemptTracer;
 
 pub struct Exchange {
     /// Who records it when it ends (none in unit tests).
     recorder: Option<Recorder>,
     pub arrived: Arrival,
+    /// Its place in a trace, when tracing is on.
+    pub trace: Option<RequestTrace>,
     route: OnceLock<Arc<Route>>,
     /// The response's HTTP status, 0 until its head has gone out.
     status: AtomicU16,
@@ -66,10 +70,15 @@ pub struct Sent {
 const NO_CODE: u8 = 0xff;
 
 impl Exchange {
-    pub(super) fn new(recorder: Option<Recorder>, arrived: Arrival) -> Arc<Self> {
+    pub(super) fn new(
+        recorder: Option<Recorder>,
+        arrived: Arrival,
+        trace: Option<RequestTrace>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             recorder,
             arrived,
+            trace,
             route: OnceLock::new(),
             status: AtomicU16::new(0),
             request_id: OnceLock::new(),
@@ -125,6 +134,18 @@ impl Exchange {
         if let Some(code) = error.call_status() {
             self.set_grpc_code(code);
         }
+    }
+
+    /// What traces the attempts of the request's call (when tracing is on): client spans,
+    /// children of the request's span, named after its route's method.
+    pub fn attempt_tracer(&self) -> Option<Arc<dyn AttemptTracer>> {
+        let trace = self.trace.as_ref()?;
+        let route = self.route()?;
+        Some(trace.attempts(CallNames {
+            rpc_service: route.names.rpc_service.to_string(),
+            rpc_method: route.names.rpc_method.to_string(),
+            upstream: self.upstream().map(|u| u.to_string()).unwrap_or_default(),
+        }))
     }
 
     pub fn set_upstream(&self, name: &Arc<str>) {
@@ -220,7 +241,7 @@ mod tests {
 
     #[test]
     fn codes_and_rejections_round_trip() {
-        let exchange = Exchange::new(None, arrival());
+        let exchange = Exchange::new(None, arrival(), None);
         assert_eq!(exchange.grpc_code(), None);
         assert_eq!(exchange.rejection(), None);
         exchange.set_grpc_code(Code::Ok);

@@ -19,6 +19,7 @@ use tower::{Layer, Service};
 
 use super::exchange::{Arrival, Exchange};
 use super::record::Recorder;
+use super::traces::RequestTrace;
 use crate::listener::ClientConnection;
 
 #[derive(Clone)]
@@ -86,8 +87,12 @@ where
                 .map(|client| client.peer()),
             builtin: layer.builtin.iter().find(|known| **known == path).copied(),
         };
+        let trace = layer
+            .recorder
+            .tracer()
+            .map(|tracer| RequestTrace::begin(tracer, request.headers()));
         layer.recorder.metrics().active_requests.inc();
-        let exchange = Exchange::new(Some(layer.recorder.clone()), arrived);
+        let exchange = Exchange::new(Some(layer.recorder.clone()), arrived, trace);
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(Arc::clone(&exchange));
         let body = CountedBody {

@@ -49,6 +49,7 @@ pub struct Metrics {
     upstream_in_flight: IntGaugeVec,
     call_durations: HistogramVec,
     access_log_dropped: IntCounter,
+    pub trace_spans_dropped: IntCounter,
     /// The access log's count of dropped lines, copied into `access_log_dropped` per scrape.
     dropped_lines: OnceLock<ErrorCounter>,
     /// Scrapes rebuild the endpoint gauges: one at a time.
@@ -131,6 +132,10 @@ impl Metrics {
             "h2gate_access_log_dropped_total",
             "Access-log lines dropped because stdout could not keep up.",
         )?;
+        let trace_spans_dropped = IntCounter::new(
+            "h2gate_trace_spans_dropped_total",
+            "Spans dropped because the OTLP export queue was full.",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("h2gate_build_info", "The running build; always 1."),
             &["version"],
@@ -162,6 +167,7 @@ impl Metrics {
         registry.register(Box::new(upstream_in_flight.clone()))?;
         registry.register(Box::new(call_durations.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
+        registry.register(Box::new(trace_spans_dropped.clone()))?;
         registry.register(Box::new(build_info))?;
         Ok(Arc::new(Self {
             registry,
@@ -175,6 +181,7 @@ impl Metrics {
             upstream_in_flight,
             call_durations,
             access_log_dropped,
+            trace_spans_dropped,
             dropped_lines: OnceLock::new(),
             scrape: Mutex::new(()),
         }))

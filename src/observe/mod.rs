@@ -7,9 +7,11 @@ mod exchange;
 mod layer;
 mod metrics;
 mod record;
+mod traces;
 
 pub use access_log::{AccessLog, AccessLogGuard};
 pub use exchange::Exchange;
 pub use layer::{Observe, ObserveLayer};
 pub use metrics::{CONTENT_TYPE, ConnectionMetrics, Metrics};
 pub use record::Recorder;
+pub use traces::Tracer;

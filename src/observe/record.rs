@@ -8,6 +8,7 @@ use tonic::Code;
 use super::access_log::AccessLog;
 use super::exchange::Exchange;
 use super::metrics::Metrics;
+use super::traces::{ServerSpan, Tracer, Value};
 use crate::errors::code_number;
 
 /// What the observe layer records every exchange into; one per gateway, shared.
@@ -17,17 +18,28 @@ pub struct Recorder(Arc<Sinks>);
 struct Sinks {
     metrics: Arc<Metrics>,
     access_log: Option<AccessLog>,
+    tracer: Option<Tracer>,
 }
 
 /// What `http_route` says for a request no route matched.
 const UNMATCHED: &str = "unmatched";
 
 impl Recorder {
-    pub fn new(metrics: Arc<Metrics>, access_log: Option<AccessLog>) -> Self {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        access_log: Option<AccessLog>,
+        tracer: Option<Tracer>,
+    ) -> Self {
         Self(Arc::new(Sinks {
             metrics,
             access_log,
+            tracer,
         }))
+    }
+
+    /// Where spans go, when tracing is on.
+    pub fn tracer(&self) -> Option<&Tracer> {
+        self.0.tracer.as_ref()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -75,6 +87,49 @@ impl Recorder {
         if let Some(log) = &self.0.access_log {
             log.write(exchange);
         }
+        if let Some(trace) = &exchange.trace {
+            trace.finish(|| server_span(exchange, http_route));
+        }
+    }
+}
+
+/// The request's span: named `METHOD route` (the semantic conventions' HTTP server span), an
+/// error when the gateway answered 5xx.
+fn server_span(exchange: &Exchange, http_route: &str) -> ServerSpan {
+    let arrived = &exchange.arrived;
+    let method = arrived.method.as_str();
+    let mut attributes: Vec<(&'static str, Value)> = vec![
+        ("http.request.method", method.into()),
+        ("http.route", http_route.into()),
+    ];
+    let status = exchange.status();
+    if let Some(status) = status {
+        attributes.push((
+            "http.response.status_code",
+            i64::from(status.as_u16()).into(),
+        ));
+    }
+    if let Some(path) = &arrived.path {
+        attributes.push(("url.path", (&**path).into()));
+    }
+    if let Some(route) = exchange.route() {
+        attributes.push(("rpc.system", "grpc".into()));
+        attributes.push(("rpc.service", (&*route.names.rpc_service).into()));
+        attributes.push(("rpc.method", (&*route.names.rpc_method).into()));
+    }
+    if let Some(code) = exchange.grpc_code() {
+        attributes.push(("rpc.grpc.status_code", i64::from(code).into()));
+    }
+    if let Some(id) = exchange.request_id() {
+        attributes.push(("h2gate.request_id", id.into()));
+    }
+    ServerSpan {
+        name: format!("{method} {http_route}"),
+        start: arrived.time,
+        attributes,
+        error: status
+            .filter(http::StatusCode::is_server_error)
+            .map(|s| s.to_string()),
     }
 }
 

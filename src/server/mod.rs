@@ -12,12 +12,12 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin::{self, AdminState};
-use crate::config::{Config, LimitsConfig};
+use crate::config::{Config, LimitsConfig, UpstreamConfig};
 use crate::embedded::{EmbeddedBackend, Shutdown};
 use crate::gateway::{InFlightLimit, Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
-use crate::observe::{AccessLog, AccessLogGuard, Metrics, Recorder};
+use crate::observe::{AccessLog, AccessLogGuard, Metrics, Recorder, Tracer};
 use crate::upstream;
 use workers::{WorkerSpec, Workers};
 
@@ -142,6 +142,14 @@ pub async fn start(
     };
 
     let readiness = Readiness::new(Arc::clone(&registry));
+    let tracer = match Tracer::start(&config.tracing, metrics.trace_spans_dropped.clone()) {
+        Ok(Some((tracer, exporting))) => {
+            background.0.push(exporting);
+            Some(tracer)
+        }
+        Ok(None) => None,
+        Err(problem) => return Err(StartError::Invalid(vec![problem])),
+    };
     let (access_log, access_log_guard) = match AccessLog::start(config.access_log.format) {
         Some((log, guard)) => {
             metrics.watch_access_log(log.dropped());
@@ -169,7 +177,7 @@ pub async fn start(
         max_response_bytes: config.limits.max_response_bytes,
         in_flight: InFlightLimit::new(config.limits.max_in_flight, workers),
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
-        recorder: Recorder::new(Arc::clone(&metrics), access_log),
+        recorder: Recorder::new(Arc::clone(&metrics), access_log, tracer),
     };
     let workers = Workers::start(listeners, spec).await?;
     background
@@ -216,6 +224,12 @@ pub fn check_files(config: &Config) -> Vec<String> {
     for upstream in &config.upstreams {
         if let Err(err) = upstream::registry(std::slice::from_ref(upstream), None) {
             problems.push(err.to_string());
+        }
+    }
+    if let Some(endpoint) = &config.tracing.otlp_endpoint {
+        let collector = UpstreamConfig::new("otlp-collector", vec![endpoint.clone()], Vec::new());
+        if let Err(err) = upstream::registry(&[collector], None) {
+            problems.push(format!("[tracing] otlp_endpoint: {err}"));
         }
     }
     problems

@@ -31,7 +31,7 @@ pub async fn body_stream(
     let (mut pump, requests, uploaded) = Pump::spawn(body, feeding, limits);
     let idle = call.idle_timeout;
     let call_client = call.client.clone();
-    let mut attempts = Attempts::default();
+    let mut attempts = Attempts::traced(exchange.as_deref().and_then(Exchange::attempt_tracer));
     let open = tokio::select! {
         // The client's own error explains a call that failed because of it.
         biased;

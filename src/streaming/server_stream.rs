@@ -38,7 +38,7 @@ pub async fn server_stream(
     call: CallSetup,
     (framing, exchange): (Framing, Option<Arc<Exchange>>),
 ) -> Result<Response, GatewayError> {
-    let mut attempts = Attempts::default();
+    let mut attempts = Attempts::traced(exchange.as_deref().and_then(Exchange::attempt_tracer));
     let opening = open_single_retrying(
         &call.upstream,
         (call.grpc_path, message),

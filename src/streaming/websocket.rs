@@ -131,8 +131,9 @@ impl Bridge {
             return self.close_with_error(error).await;
         }
         let upstream_call = &call.upstream;
+        let tracer = self.exchange.as_deref().and_then(Exchange::attempt_tracer);
         let opening = async move {
-            let mut attempts = Attempts::default();
+            let mut attempts = Attempts::traced(tracer);
             let opened = open_stream(
                 upstream_call,
                 call.grpc_path,

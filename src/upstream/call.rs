@@ -24,9 +24,10 @@ use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
+use super::attempt_trace::AttemptTracer;
 use super::balance::{Balancer, Pick};
 use super::cancel_grace::PendingHead;
-use super::endpoint::{Channel, Endpoint};
+use super::endpoint::{Channel, Endpoint, InFlight};
 use super::framing::grpc_frame;
 use super::h2_status::h2_status;
 use super::request_pipe::pipe_requests;
@@ -43,14 +44,44 @@ pub struct UnaryReply {
 }
 
 /// Which endpoints a call was sent to: how many times (a call the backend never processed,
-/// or a retry, is sent again), and the last endpoint, which a retry avoids.
+/// or a retry, is sent again), and the last endpoint, which a retry avoids; and, when the
+/// call is traced, what starts each attempt's span.
 #[derive(Default)]
 pub struct Attempts {
     pub count: u32,
     pub last: Option<Arc<Endpoint>>,
+    tracer: Option<Arc<dyn AttemptTracer>>,
 }
 
 impl Attempts {
+    /// Attempts whose spans `tracer` starts.
+    pub fn traced(tracer: Option<Arc<dyn AttemptTracer>>) -> Self {
+        Self {
+            tracer,
+            ..Self::default()
+        }
+    }
+
+    /// The next attempt is about to go to `endpoint`: its span starts, ending with
+    /// `in_flight`, and `metadata` carries its `traceparent`.
+    fn trace(
+        &self,
+        endpoint: &Endpoint,
+        in_flight: &mut InFlight,
+        request_bytes: usize,
+        metadata: &mut MetadataMap,
+    ) {
+        let Some(tracer) = &self.tracer else {
+            return;
+        };
+        let number = self.count.saturating_add(1);
+        let (traceparent, span) = tracer.start(number, &endpoint.shared.uri, request_bytes);
+        if let Ok(value) = MetadataValue::try_from(traceparent.as_bytes()) {
+            metadata.insert("traceparent", value);
+        }
+        in_flight.attach_span(span);
+    }
+
     /// The endpoint the call was last sent to, as operators see it.
     pub fn last_endpoint(&self) -> Option<Arc<str>> {
         self.last
@@ -207,8 +238,14 @@ pub async fn open_single(
     let mut again = Some((path.clone(), metadata.clone(), frame.clone()));
     let mut attempt = (path, metadata, frame);
     loop {
-        let (path, metadata, frame) = attempt;
-        let (endpoint, channel) = choose(upstream, request_id.as_ref(), attempts).await?;
+        let (path, mut metadata, frame) = attempt;
+        let (endpoint, mut channel) = choose(upstream, request_id.as_ref(), attempts).await?;
+        attempts.trace(
+            &endpoint,
+            &mut channel.in_flight,
+            frame.len(),
+            &mut metadata,
+        );
         let (response, mut send, opened) =
             send_head(&endpoint, channel.sender.clone(), path, metadata)?;
         attempts.sent(&endpoint);
@@ -256,7 +293,9 @@ where
     S: Stream<Item = Result<Bytes, Status>> + Send + 'static,
 {
     let request_id = metadata.get(REQUEST_ID).cloned();
-    let (endpoint, channel) = choose(upstream, request_id.as_ref(), attempts).await?;
+    let (endpoint, mut channel) = choose(upstream, request_id.as_ref(), attempts).await?;
+    let mut metadata = metadata;
+    attempts.trace(&endpoint, &mut channel.in_flight, 0, &mut metadata);
     let (response, send, opened) = send_head(&endpoint, channel.sender.clone(), path, metadata)?;
     attempts.sent(&endpoint);
     // The pipe owns the request half: it resets the stream (after a grace) if the client

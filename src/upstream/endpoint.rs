@@ -9,8 +9,8 @@
 //! is opened (up to `MAX_CONNECTIONS`), and when those are full too the call fails at once
 //! with UNAVAILABLE instead of waiting in a queue nobody can see.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use h2::client::SendRequest;
 use tokio::sync::Mutex;
 use tonic::{Code, Status};
 
+use super::attempt_trace::AttemptSpan;
 use super::h2_connection::{Live, LiveState, connect};
 use super::peak_ewma::PeakEwma;
 use super::registry::UpstreamEntry;
@@ -67,6 +68,8 @@ pub struct InFlight {
     started: Instant,
     /// Whether the end was recorded (a stream's end may be reported more than once).
     ended: AtomicBool,
+    /// The attempt's trace span, when the call is traced; ended with the attempt.
+    span: std::sync::Mutex<Option<Box<dyn AttemptSpan>>>,
 }
 
 impl std::fmt::Debug for InFlight {
@@ -89,7 +92,24 @@ impl InFlight {
     }
 
     /// How the call ended, for outlier detection and the call-duration histogram.
+    /// Ends `span` with the attempt.
+    pub fn attach_span(&mut self, span: Box<dyn AttemptSpan>) {
+        *self.span.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(span);
+    }
+
+    fn end_span(&self, code: Code) {
+        let span = self
+            .span
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(span) = span {
+            span.end(code);
+        }
+    }
+
     pub fn ended(&self, code: Code) {
+        self.end_span(code);
         self.endpoint.report(code);
         // The health checker's own calls are not the users'.
         if !self.ended.swap(true, Ordering::Relaxed) && self.endpoint.reports {
@@ -106,6 +126,7 @@ impl Drop for InFlight {
             let durations = &self.endpoint.shared.call_durations;
             durations.observe(Code::Cancelled, self.started.elapsed());
         }
+        self.end_span(Code::Cancelled);
         self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.endpoint.shared.call_ended();
         if let Some(connection) = &self.connection {
@@ -192,6 +213,7 @@ impl Endpoint {
             picked_at: Some(Instant::now()),
             started: Instant::now(),
             ended: AtomicBool::new(false),
+            span: std::sync::Mutex::new(None),
         };
         for _ in 0..2 {
             if let Some(connection) = in_flight.connection.take() {

@@ -3,6 +3,7 @@
 //! balancer over them, the gRPC call itself, and the translation of HTTP headers to gRPC
 //! metadata and back.
 
+mod attempt_trace;
 mod balance;
 mod call;
 mod call_durations;
@@ -32,6 +33,7 @@ mod retry;
 mod shared_endpoint;
 mod target;
 
+pub use attempt_trace::{AttemptSpan, AttemptTracer};
 pub use balance::Balancer;
 pub use call::{Attempts, OpenStream, call_unary, open_single, open_single_retrying, open_stream};
 pub use call_setup::CallSetup;

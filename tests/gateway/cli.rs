@@ -565,3 +565,46 @@ async fn serve_refuses_an_address_another_process_listens_on() {
     }
     gateway.shutdown().await;
 }
+
+#[test]
+fn check_validates_the_operations_sections() {
+    let base = config_text(&Setup::default(), None);
+    let cases = [
+        (
+            "[tracing]\nsample_ratio = 1.5\n",
+            "[tracing] sample_ratio must be between 0.0 and 1.0",
+        ),
+        (
+            "[tracing]\notlp_endpoint = \"collector:4317\"\n",
+            "[tracing] otlp_endpoint must be an http:// or https:// URL",
+        ),
+        (
+            "[tracing]\notlp_endpoint = \"http://\"\n",
+            "[tracing] otlp_endpoint:",
+        ),
+        ("[tracing]\nservice = \"x\"\n", "unknown field `service`"),
+        ("[admin]\nlisten = \"nowhere\"\n", "invalid socket address syntax"),
+        (
+            "[admin]\nlisten = \"127.0.0.1:8443\"\n",
+            "the admin listener needs an address of its own",
+        ),
+    ];
+    for (section, expected) in cases {
+        // The base already listens on port 0; the admin clash needs a fixed [server] listen.
+        let text = if section.contains("8443") {
+            format!("{}{section}", base.replace("127.0.0.1:0", "127.0.0.1:8443"))
+        } else {
+            format!("{base}{section}")
+        };
+        let (output, _file) = check(&text);
+        assert!(!output.status.success(), "{section}: {}", output.all());
+        assert!(
+            output.all().contains(expected),
+            "{section}: {}",
+            output.all()
+        );
+    }
+    let good = "[admin]\nlisten = \"127.0.0.1:0\"\n\n[tracing]\notlp_endpoint = \"http://127.0.0.1:4317\"\nsample_ratio = 0.1\n";
+    let (output, _file) = check(&format!("{base}{good}"));
+    assert!(output.status.success(), "{}", output.all());
+}

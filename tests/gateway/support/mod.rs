@@ -3,7 +3,7 @@
 //! talk to the gateway (`http_client`, `stream_client`, `raw_h2`, over `tls_client`), the
 //! backends behind it, real (`demo_backends`, counted inside by `backend_counts`) or
 //! misbehaving (`fake_backends`), a DNS server (`dns_server`), gRPC's wire format (`grpc_wire`), the metrics'
-//! text format and its linter (`prometheus_text`), and small utilities
+//! text format and its linter (`prometheus_text`), an OTLP trace receiver (`otlp_receiver`), and small utilities
 //! (`ports`, `waiting`, `files`). Tests import from here; `raw_h2`, a vocabulary of frames more
 //! than a few types, is used by its module path.
 
@@ -15,6 +15,7 @@ mod fake_backends;
 mod files;
 mod grpc_wire;
 mod http_client;
+mod otlp_receiver;
 mod ports;
 mod processes;
 mod prometheus_text;
@@ -33,6 +34,7 @@ pub use fake_backends::{
 pub use files::TempFile;
 pub use grpc_wire::{declared_frame, encoded_user, grpc_frame, parse_grpc_timeout};
 pub use http_client::{Client, Reply, assert_error, encode_query_value, message_of};
+pub use otlp_receiver::{OtlpReceiver, Received};
 pub use ports::{HeldPort, bind_loopback};
 pub use processes::{BackendProcess, GatewayProcess, h2gate_command};
 pub use prometheus_text::{Exposition, promtool_check};
