@@ -583,7 +583,10 @@ fn check_validates_the_operations_sections() {
             "[tracing] otlp_endpoint:",
         ),
         ("[tracing]\nservice = \"x\"\n", "unknown field `service`"),
-        ("[admin]\nlisten = \"nowhere\"\n", "invalid socket address syntax"),
+        (
+            "[admin]\nlisten = \"nowhere\"\n",
+            "invalid socket address syntax",
+        ),
         (
             "[admin]\nlisten = \"127.0.0.1:8443\"\n",
             "the admin listener needs an address of its own",

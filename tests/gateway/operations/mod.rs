@@ -4,6 +4,7 @@
 mod access_log;
 mod admin;
 mod metrics;
+mod shutdown;
 mod traces;
 
 use crate::support::{Exposition, TestGateway};

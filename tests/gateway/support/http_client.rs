@@ -42,6 +42,13 @@ impl Drop for Client {
     }
 }
 
+/// A request the connection did not answer.
+#[derive(Debug)]
+pub enum RequestFailed {
+    Connection(hyper::Error),
+    TimedOut,
+}
+
 /// A whole response.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -194,13 +201,14 @@ impl Client {
     }
 
     /// Sends one request on this client's connection and reads the whole response.
-    pub async fn request(
+    /// One request on this connection: its reply, or how the connection failed it.
+    pub async fn try_request(
         &self,
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
-    ) -> Reply {
+    ) -> Result<Reply, RequestFailed> {
         let body: Bytes = body.into();
         let uri = match self.sender {
             // HTTP/2 carries scheme and authority as pseudo-headers.
@@ -246,9 +254,28 @@ impl Client {
             })
         };
         match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(err)) => panic!("{method} {path} failed on the connection: {err:?}"),
-            Err(_) => panic!("{method} {path} timed out after {REQUEST_TIMEOUT:?}"),
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(err)) => Err(RequestFailed::Connection(err)),
+            Err(_) => Err(RequestFailed::TimedOut),
+        }
+    }
+
+    /// One request on this connection; panics if the connection fails it or it times out.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        match self.try_request(method.clone(), path, headers, body).await {
+            Ok(reply) => reply,
+            Err(RequestFailed::Connection(err)) => {
+                panic!("{method} {path} failed on the connection: {err:?}")
+            }
+            Err(RequestFailed::TimedOut) => {
+                panic!("{method} {path} timed out after {REQUEST_TIMEOUT:?}")
+            }
         }
     }
 

@@ -222,6 +222,24 @@ impl GatewayProcess {
         self.stdout.lock().expect("stdout lock").clone()
     }
 
+    /// Sends the gateway SIGTERM, as an orchestrator stopping it does.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", self.pid());
+    }
+
+    /// Waits for the gateway to exit, at most `timeout`; its exit status.
+    pub async fn exit_status(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let child = &mut self.child;
+        poll_until(timeout, || {
+            std::future::ready(child.try_wait().ok().flatten())
+        })
+        .await
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
