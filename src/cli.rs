@@ -1,17 +1,15 @@
 //! The command line: `serve` (the default), `check`, `routes` and `demo-backend`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config};
+use crate::config::{Config, ConfigSource};
 use crate::embedded::EmbeddedBackend;
 use crate::gateway::{Plan, problem_list};
 use crate::server;
-
-const DEFAULT_CONFIG: &str = "config/gateway.toml";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,25 +86,25 @@ impl Cli {
 }
 
 fn load_config(arg: &ConfigArg) -> Result<Config, String> {
-    let result = match &arg.config {
-        Some(path) => config::load(path),
-        None if Path::new(DEFAULT_CONFIG).exists() => config::load(Path::new(DEFAULT_CONFIG)),
-        None => {
-            tracing::info!("{DEFAULT_CONFIG} not found; using the embedded default configuration");
-            config::parse(config::EMBEDDED_DEFAULT, "embedded default configuration")
-        }
+    let source = ConfigSource {
+        path: arg.config.clone(),
+        listen: None,
     };
-    result.map_err(|err| err.to_string())
+    source.load()
 }
 
 async fn serve(args: &ServeArgs, demo: Option<&EmbeddedBackend>) -> Result<(), String> {
-    let mut config = load_config(&args.config)?;
-    if let Some(listen) = args.listen {
-        config.server.listen = listen;
-    }
-    let running = server::start(&config, demo)
+    let source = ConfigSource {
+        path: args.config.config.clone(),
+        listen: args.listen,
+    };
+    let config = source.load()?;
+    let running = server::start_from(&config, demo, source)
         .await
         .map_err(|err| err.to_string())?;
+    if let Some(admin) = running.admin_addr {
+        tracing::info!(address = %admin, "admin listener on http://{admin}");
+    }
     let scheme = if running.tls { "https" } else { "http" };
     tracing::info!(address = %running.local_addr, "h2gate serving on {scheme}://{}", running.local_addr);
     if running.cert_source == Some(crate::listener::CertSource::SelfSigned) {
@@ -114,7 +112,7 @@ async fn serve(args: &ServeArgs, demo: Option<&EmbeddedBackend>) -> Result<(), S
             "no tls_cert/tls_key configured: serving a self-signed development certificate (use curl -k)"
         );
     }
-    shutdown_signal().await;
+    reload_on_hangup(&running, shutdown_signal()).await;
     tracing::info!("shutting down: draining connections");
     running.shutdown().await;
     Ok(())
@@ -179,6 +177,37 @@ async fn demo_backend(
     serve(tcp, Box::pin(shutdown_signal()))
         .await
         .map_err(|err| err.to_string())
+}
+
+/// Reloads the configuration on every SIGHUP until `stop` resolves.
+async fn reload_on_hangup(
+    running: &server::RunningGateway,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    #[cfg(unix)]
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match &mut hangups {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        tokio::select! {
+            () = &mut stop => return,
+            () = hangup => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                // The outcome is logged by the reload itself.
+                let _ = running.reload().await;
+            }
+        }
+    }
 }
 
 /// Ctrl-C, or SIGTERM from an orchestrator.

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use arc_swap::ArcSwap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,15 +30,21 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Readiness {
     phase: AtomicU8,
-    upstreams: Registry,
+    /// The upstreams as they are now (a reload replaces them).
+    upstreams: ArcSwap<Registry>,
 }
 
 impl Readiness {
     pub fn new(upstreams: Registry) -> Arc<Self> {
         Arc::new(Self {
             phase: AtomicU8::new(Phase::Starting as u8),
-            upstreams,
+            upstreams: ArcSwap::from_pointee(upstreams),
         })
+    }
+
+    /// A reload replaced the upstreams.
+    pub fn set_upstreams(&self, upstreams: Registry) {
+        self.upstreams.store(Arc::new(upstreams));
     }
 
     pub fn set(&self, phase: Phase) {
@@ -70,7 +77,7 @@ pub async fn live() -> Response {
 
 pub async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
     let phase = readiness.phase();
-    let upstreams = upstream_views(&readiness.upstreams);
+    let upstreams = upstream_views(&readiness.upstreams.load());
     let (status, label) = match phase {
         Phase::Serving => (StatusCode::OK, "ready"),
         Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting"),

@@ -6,6 +6,7 @@
 
 mod file;
 mod sections;
+mod source;
 mod traffic;
 mod upstream;
 
@@ -14,6 +15,7 @@ pub use sections::{
     AccessLogConfig, AccessLogFormat, AdminConfig, Config, DemoConfig, DescriptorsConfig,
     ErrorsConfig, LimitsConfig, MetadataConfig, RoutingConfig, ServerConfig, TracingConfig,
 };
+pub use source::ConfigSource;
 pub use traffic::{DiscoveryConfig, OverrideConfig, Source, TrafficConfig};
 pub use upstream::{Balance, HealthCheckConfig, OutlierConfig, RetryConfig, UpstreamConfig};
 

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::errors::code_from_name;
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     pub name: String,
@@ -63,7 +63,7 @@ pub enum Balance {
     LeastRequest,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthCheckConfig {
     pub interval_ms: u64,
@@ -86,7 +86,7 @@ impl Default for HealthCheckConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutlierConfig {
     pub enabled: bool,
@@ -106,7 +106,7 @@ impl Default for OutlierConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Extra attempts after the first.

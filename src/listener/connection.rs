@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -54,8 +55,11 @@ enum Phase {
 
 /// Everything a worker's connections share.
 pub struct ConnectionContext {
-    pub tls: Option<TlsAcceptor>,
-    pub app: crate::app::App,
+    /// The TLS configuration new connections handshake with (a reload may renew it).
+    pub tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+    /// The application each request is served by (a reload swaps it; a request keeps the
+    /// one it started with).
+    pub app: Arc<ArcSwap<crate::app::App>>,
     pub limits: ConnectionLimits,
     pub builders: Builders,
     /// Becomes true when the worker drains.
@@ -85,7 +89,8 @@ pub async fn serve(
     let accepted = Instant::now();
     let first_request_by = accepted + context.limits.request_headers_timeout;
     match &context.tls {
-        Some(acceptor) => {
+        Some(tls) => {
+            let acceptor = TlsAcceptor::from(tls.load_full());
             let tls = match tokio::time::timeout_at(first_request_by, acceptor.accept(stream)).await
             {
                 Ok(Ok(tls)) => tls,
@@ -137,7 +142,7 @@ async fn drive<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let app = context.app.clone();
+    let app = Arc::clone(&context.app);
     let tracked = Arc::clone(&client);
     // Plaintext connections say which HTTP version they speak with their first request.
     // (Counted while the service, which hyper holds for the connection's life, lives.)
@@ -151,7 +156,7 @@ async fn drive<I>(
         }
         let guard = tracked.request_started();
         request.extensions_mut().insert(Arc::clone(&tracked));
-        let response = app.clone().oneshot(request);
+        let response = app.load().as_ref().clone().oneshot(request);
         let connection = Arc::clone(&tracked);
         async move {
             let mut response = response.await?;

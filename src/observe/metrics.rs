@@ -45,6 +45,7 @@ pub struct Metrics {
     tls_handshake_failures: IntCounter,
     rejected: IntCounterVec,
     stream_messages: IntCounterVec,
+    config_reloads: IntCounterVec,
     endpoint_state: IntGaugeVec,
     upstream_in_flight: IntGaugeVec,
     call_durations: HistogramVec,
@@ -177,6 +178,7 @@ impl Metrics {
             tls_handshake_failures,
             rejected,
             stream_messages,
+            config_reloads: config_reloads.clone(),
             endpoint_state,
             upstream_in_flight,
             call_durations,
@@ -204,6 +206,11 @@ impl Metrics {
             http2: self.connections.with_label_values(&["2"]),
             tls_handshake_failures: self.tls_handshake_failures.clone(),
         }
+    }
+
+    /// A configuration reload's `result` (`success` or `failure`).
+    pub fn reloaded(&self, result: &str) {
+        self.config_reloads.with_label_values(&[result]).inc();
     }
 
     /// A streaming call's messages, counted when it ended.

@@ -9,19 +9,22 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
-use crate::admin::{self, AdminState};
-use crate::config::{Config, LimitsConfig, UpstreamConfig};
+use arc_swap::ArcSwap;
+
+use crate::admin::{self, AdminState, Running};
+use crate::config::{Config, ConfigSource, DiscoveryConfig, LimitsConfig, UpstreamConfig};
 use crate::embedded::{EmbeddedBackend, Shutdown};
 use crate::gateway::{InFlightLimit, Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
 use crate::observe::{AccessLog, AccessLogGuard, Metrics, Recorder, Tracer};
-use crate::upstream;
+use crate::upstream::{self, Registry};
+use reload::{Reloader, ReloaderParts, Serving};
 use workers::{WorkerSpec, Workers};
 
 mod listen;
+mod reload;
 mod workers;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +62,9 @@ pub struct RunningGateway {
     pub tls: bool,
     pub cert_source: Option<CertSource>,
     pub readiness: Arc<Readiness>,
-    workers: Workers,
-    /// DNS discovery, the health checkers and the reachability probe.
+    /// The workers and what they serve, which a reload replaces.
+    reloader: Arc<Reloader>,
+    /// The admin listener and the trace exporter.
     background: Background,
     /// The access log's writer thread, flushed when the gateway is dropped.
     _access_log: Option<AccessLogGuard>,
@@ -97,10 +101,28 @@ impl Drop for RunningBackend {
 }
 
 /// Starts everything `config` describes; returns once the listener accepts connections.
-/// `embedded` is the backend `[demo] embedded = true` starts in-process.
+/// `embedded` is the backend `[demo] embedded = true` starts in-process. Such a gateway has
+/// no file to reload from (see `start_from`).
 pub async fn start(
     config: &Config,
     embedded: Option<&EmbeddedBackend>,
+) -> Result<RunningGateway, StartError> {
+    start_with(config, embedded, None).await
+}
+
+/// `start`, for `config` as read from `source`, which a reload reads again.
+pub async fn start_from(
+    config: &Config,
+    embedded: Option<&EmbeddedBackend>,
+    source: ConfigSource,
+) -> Result<RunningGateway, StartError> {
+    start_with(config, embedded, Some(source)).await
+}
+
+async fn start_with(
+    config: &Config,
+    embedded: Option<&EmbeddedBackend>,
+    source: Option<ConfigSource>,
 ) -> Result<RunningGateway, StartError> {
     // First, so that an address someone else holds fails start-up before anything else runs.
     let addr = config.server.listen;
@@ -122,22 +144,23 @@ pub async fn start(
     let admin_addr = admin_listener.as_ref().map(|(addr, _)| *addr);
 
     let backend = embedded.filter(|_| config.demo.embedded);
-    let running = match backend {
+    let embedded_running = match backend {
         Some(backend) => Some(start_embedded(backend).await?),
         None => None,
     };
-    let endpoint = running.as_ref().map(|(_, endpoint)| endpoint.as_str());
+    let endpoint = embedded_running
+        .as_ref()
+        .map(|(_, endpoint)| endpoint.as_str());
     let plan = Plan::build(config, embedded.map(|b| (b, endpoint))).map_err(StartError::Invalid)?;
     let metrics = Metrics::new().map_err(|err| StartError::Worker(format!("metrics: {err}")))?;
     let registry = upstream::registry(&plan.upstreams, Some(metrics.call_durations()))?;
     // Before serving, so that the first calls find the discovered endpoints.
-    let mut background = Background(
-        upstream::start_discovery(&registry, &config.discovery)
-            .await
-            .map_err(|err| StartError::Invalid(vec![format!("[discovery]: {err}")]))?,
-    );
-    let (acceptor, cert_source) = match listener_tls(config)? {
-        Some((tls, source)) => (Some(TlsAcceptor::from(tls)), Some(source)),
+    let registry_tasks = registry_tasks(&registry, &config.discovery)
+        .await
+        .map_err(|err| StartError::Invalid(vec![format!("[discovery]: {err}")]))?;
+    let mut background = Background(Vec::new());
+    let (tls, cert_source) = match listener_tls(config)? {
+        Some((tls, source)) => (Some(Arc::new(ArcSwap::new(tls))), Some(source)),
         None => (None, None),
     };
 
@@ -157,11 +180,10 @@ pub async fn start(
         }
         None => (None, None),
     };
-    let tls = acceptor.is_some();
     let plan = Arc::new(plan);
     let spec = WorkerSpec {
         plan: Arc::clone(&plan),
-        acceptor,
+        tls: tls.clone(),
         readiness: Arc::clone(&readiness),
         page: embedded
             .filter(|_| config.demo.embedded || config.demo.page)
@@ -180,18 +202,28 @@ pub async fn start(
         recorder: Recorder::new(Arc::clone(&metrics), access_log, tracer),
     };
     let workers = Workers::start(listeners, spec).await?;
-    background
-        .0
-        .extend(upstream::spawn_health_checks(&registry));
-    background
-        .0
-        .push(upstream::spawn_prober(Arc::clone(&registry)));
+    let running = Arc::new(ArcSwap::from_pointee(Running {
+        config: config.clone(),
+        plan,
+        upstreams: registry,
+    }));
+    let reloader = Reloader::new(ReloaderParts {
+        source,
+        embedded: embedded.map(|backend| (*backend, endpoint.map(str::to_owned))),
+        running: Arc::clone(&running),
+        metrics: Arc::clone(&metrics),
+        readiness: Arc::clone(&readiness),
+        tls: tls.clone(),
+        serving: Serving {
+            workers: Some(workers),
+            registry_tasks,
+        },
+    });
     if let Some((_, listener)) = admin_listener {
         let state = AdminState {
-            config: Arc::new(config.clone()),
-            plan,
+            running,
             metrics,
-            upstreams: registry,
+            reload: Arc::clone(&reloader) as Arc<dyn admin::Reload>,
         };
         let app = admin::router(Arc::new(state), Arc::clone(&readiness));
         background.0.push(admin::serve(listener, app));
@@ -200,14 +232,26 @@ pub async fn start(
     Ok(RunningGateway {
         local_addr,
         admin_addr,
-        tls,
+        tls: tls.is_some(),
         cert_source,
         readiness,
-        workers,
+        reloader,
         background,
         _access_log: access_log_guard,
-        embedded: running.map(|(backend, _)| backend),
+        embedded: embedded_running.map(|(backend, _)| backend),
     })
+}
+
+/// What runs beside the workers for `registry`'s upstreams: DNS discovery (resolved once
+/// before this returns), the health checkers, the reachability probe.
+async fn registry_tasks(
+    registry: &Registry,
+    discovery: &DiscoveryConfig,
+) -> Result<Background, String> {
+    let mut tasks = Background(upstream::start_discovery(registry, discovery).await?);
+    tasks.0.extend(upstream::spawn_health_checks(registry));
+    tasks.0.push(upstream::spawn_prober(Arc::clone(registry)));
+    Ok(tasks)
 }
 
 /// Reads the files `start` reads besides the plan's (the listener's certificate and key, the
@@ -298,7 +342,11 @@ impl RunningGateway {
     /// embedded backend.
     pub async fn shutdown(mut self) {
         self.readiness.set(Phase::Draining);
-        self.workers.drain().await;
+        let workers = self.reloader.serving().workers.take();
+        if let Some(mut workers) = workers {
+            workers.drain().await;
+        }
+        self.reloader.serving().registry_tasks.abort();
         self.background.abort();
         if let Some(mut backend) = self.embedded.take() {
             if let Some(stop) = backend.stop.take() {
@@ -315,9 +363,21 @@ impl RunningGateway {
     }
 }
 
+impl RunningGateway {
+    /// Re-reads and applies the configuration (SIGHUP): what was applied, or every problem
+    /// (and the running configuration stays).
+    pub async fn reload(&self) -> Result<serde_json::Value, Vec<String>> {
+        self.reloader.reload().await
+    }
+}
+
 impl Drop for RunningGateway {
     fn drop(&mut self) {
-        self.workers.abort();
+        let serving = self.reloader.serving();
+        if let Some(workers) = &serving.workers {
+            workers.abort();
+        }
+        serving.registry_tasks.abort();
         self.background.abort();
     }
 }

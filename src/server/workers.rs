@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
-use tokio_rustls::TlsAcceptor;
 
 use super::StartError;
 use super::listen::Listeners;
-use crate::app;
+use crate::app::{self, App};
 use crate::gateway::{Gateway, InFlightLimit, Plan};
 use crate::health::Readiness;
 use crate::listener::{
@@ -29,7 +29,8 @@ use crate::upstream::{Registry, Upstreams};
 #[derive(Clone)]
 pub struct WorkerSpec {
     pub plan: Arc<Plan>,
-    pub acceptor: Option<TlsAcceptor>,
+    /// The TLS configuration, shared by every worker (a reload may renew it).
+    pub tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     pub readiness: Arc<Readiness>,
     /// The embedded backend's page, if it has one and runs.
     pub page: Option<(&'static str, &'static str)>,
@@ -63,6 +64,37 @@ enum Signal {
 pub struct Workers {
     signal: watch::Sender<Signal>,
     finished: Vec<oneshot::Receiver<()>>,
+    spec: WorkerSpec,
+    serving: Vec<Serving>,
+}
+
+/// What one worker serves, kept so a reload can replace it while the worker runs.
+struct Serving {
+    index: usize,
+    /// The application its connections take each request to.
+    app: Arc<ArcSwap<App>>,
+    /// Its connections to the upstreams (a reload keeps those of unchanged upstreams).
+    upstreams: Upstreams,
+    /// The shutdown's cut of its streams.
+    streams_cut: watch::Receiver<bool>,
+}
+
+/// The application of worker `index`: the plan's routes over its own upstream connections.
+fn build_app(
+    spec: &WorkerSpec,
+    plan: Arc<Plan>,
+    upstreams: Upstreams,
+    (index, streams_cut): (usize, watch::Receiver<bool>),
+) -> App {
+    let in_flight = (Arc::clone(&spec.in_flight), index);
+    let tls = spec.tls.is_some();
+    let gateway = Gateway::new(plan, upstreams, tls, streams_cut, in_flight);
+    app::app(
+        gateway,
+        Arc::clone(&spec.readiness),
+        spec.page,
+        &spec.recorder,
+    )
 }
 
 impl Workers {
@@ -74,17 +106,35 @@ impl Workers {
         let mut workers = Self {
             signal,
             finished: Vec::with_capacity(count),
+            spec: spec.clone(),
+            serving: Vec::with_capacity(count),
         };
         let mut started = Vec::with_capacity(count);
         for (index, socket) in listeners.sockets.into_iter().enumerate() {
             let (ready, ready_rx) = oneshot::channel();
             let (finished, finished_rx) = oneshot::channel();
+            let (cut_streams, streams_cut) = watch::channel(false);
+            let upstreams = Upstreams::new(&spec.registry, spec.max_response_bytes);
+            let app = build_app(
+                &spec,
+                Arc::clone(&spec.plan),
+                upstreams.clone(),
+                (index, streams_cut.clone()),
+            );
+            let app = Arc::new(ArcSwap::from_pointee(app));
+            workers.serving.push(Serving {
+                index,
+                app: Arc::clone(&app),
+                upstreams,
+                streams_cut,
+            });
             let (spec, signal) = (spec.clone(), workers.signal.subscribe());
             let turn = listeners.turns.as_ref().map(|turns| turns.worker(index));
             let socket = Socket { socket, turn };
+            let serves = Serves { app, cut_streams };
             thread::Builder::new()
                 .name(format!("h2gate-worker-{index}"))
-                .spawn(move || run(index, socket, spec, signal, ready, finished))
+                .spawn(move || run(index, (socket, serves), spec, signal, (ready, finished)))
                 .map_err(|err| StartError::Worker(err.to_string()))?;
             workers.finished.push(finished_rx);
             started.push(ready_rx);
@@ -99,6 +149,27 @@ impl Workers {
             }
         }
         Ok(workers)
+    }
+
+    /// Every worker serves `plan` over `registry`'s upstreams from its next request on;
+    /// requests already running finish on what they started with. Each worker keeps its
+    /// connections to the upstreams that did not change.
+    pub fn reload(&mut self, plan: &Arc<Plan>, registry: &Registry) {
+        self.spec.plan = Arc::clone(plan);
+        self.spec.registry = Arc::clone(registry);
+        for serving in &mut self.serving {
+            let upstreams = serving
+                .upstreams
+                .follow(registry, self.spec.max_response_bytes);
+            let app = build_app(
+                &self.spec,
+                Arc::clone(plan),
+                upstreams.clone(),
+                (serving.index, serving.streams_cut.clone()),
+            );
+            serving.app.store(Arc::new(app));
+            serving.upstreams = upstreams;
+        }
     }
 
     /// Stops accepting and waits until every worker has drained (or its grace ran out).
@@ -121,14 +192,19 @@ struct Socket {
     turn: Option<WorkerTurn>,
 }
 
+/// What a worker serves its connections, and the switch that cuts its streams at shutdown.
+struct Serves {
+    app: Arc<ArcSwap<App>>,
+    cut_streams: watch::Sender<bool>,
+}
+
 /// One worker thread, from runtime creation to the last connection closed.
 fn run(
     index: usize,
-    Socket { socket, turn }: Socket,
+    (Socket { socket, turn }, Serves { app, cut_streams }): (Socket, Serves),
     spec: WorkerSpec,
     mut signal: watch::Receiver<Signal>,
-    ready: oneshot::Sender<Result<(), StartError>>,
-    finished: oneshot::Sender<()>,
+    (ready, finished): (oneshot::Sender<Result<(), StartError>>, oneshot::Sender<()>),
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -145,26 +221,18 @@ fn run(
             let addr = socket
                 .local_addr()
                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-            let listener = TcpListener::from_std(socket)
-                .map_err(|source| StartError::Bind { addr, source })?;
-            let upstreams = Upstreams::new(&spec.registry, spec.max_response_bytes);
-            Ok((listener, upstreams))
+            TcpListener::from_std(socket).map_err(|source| StartError::Bind { addr, source })
         };
-        let (listener, upstreams) = match setup() {
-            Ok(parts) => parts,
+        let listener = match setup() {
+            Ok(listener) => listener,
             Err(err) => {
                 let _ = ready.send(Err(err));
                 return;
             }
         };
-        let tls = spec.acceptor.is_some();
-        let (cut_streams, streams_cut) = watch::channel(false);
         let (draining, draining_rx) = watch::channel(false);
-        let in_flight = (spec.in_flight, index);
-        let gateway = Gateway::new(spec.plan, upstreams, tls, streams_cut, in_flight);
-        let app = app::app(gateway, spec.readiness, spec.page, &spec.recorder);
         let context = Arc::new(ConnectionContext {
-            tls: spec.acceptor,
+            tls: spec.tls,
             app,
             builders: Builders::new(&spec.limits),
             limits: spec.limits,

@@ -44,7 +44,7 @@ pub use h2_connection::STREAM_WINDOW;
 pub use health_check::spawn_health_checks;
 pub use pool::Upstreams;
 pub use probe::spawn_prober;
-pub use registry::{CallPermit, Registry, UpstreamEntry, UpstreamError, registry};
+pub use registry::{CallPermit, Registry, UpstreamEntry, UpstreamError, registry, registry_after};
 pub use reply::{error_with_attempts, reply_response, status_error, with_attempts};
 pub use request_feed::{RequestSender, RequestStream, request_feed};
 pub use shared_endpoint::Reachability;

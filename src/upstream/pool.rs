@@ -44,6 +44,29 @@ impl Upstreams {
         Self { list: list.into() }
     }
 
+    /// This worker's side of `registry` after a reload: the balancers (and connections) of
+    /// the upstreams it kept, new ones for the rest.
+    pub fn follow(&self, registry: &Registry, max_response_bytes: usize) -> Self {
+        let list: Vec<_> = registry
+            .iter()
+            .map(|entry| {
+                let kept = self
+                    .list
+                    .iter()
+                    .find(|upstream| Arc::ptr_eq(upstream.entry(), entry));
+                Upstream {
+                    balancer: match kept {
+                        Some(kept) => kept.balancer.clone(),
+                        None => Balancer::new(Arc::clone(entry), max_response_bytes),
+                    },
+                    timeout: entry.timeout,
+                    stream_idle_timeout: entry.stream_idle_timeout,
+                }
+            })
+            .collect();
+        Self { list: list.into() }
+    }
+
     pub fn get(&self, id: UpstreamId) -> Option<&Upstream> {
         self.list.get(id.0)
     }

@@ -61,6 +61,9 @@ pub struct UpstreamEntry {
     in_flight: AtomicUsize,
     /// The gateway's `h2gate_upstream_call_duration_seconds`, for endpoints found later.
     call_durations: Option<HistogramVec>,
+    /// What it was built from: a reload keeps the entry (its endpoints' state and
+    /// connections) when its configuration is the same.
+    config: UpstreamConfig,
 }
 
 impl std::fmt::Debug for UpstreamEntry {
@@ -278,7 +281,27 @@ fn entry(
         generation: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         call_durations: call_durations.cloned(),
+        config: config.clone(),
     })
+}
+
+/// The registry for `configs` after a reload: the entries of `previous` whose configuration
+/// did not change are kept as they are (endpoint states, discovered endpoints, connections);
+/// the others are new.
+pub fn registry_after(
+    configs: &[UpstreamConfig],
+    previous: &Registry,
+    call_durations: Option<&HistogramVec>,
+) -> Result<Registry, UpstreamError> {
+    configs
+        .iter()
+        .map(
+            |config| match previous.iter().find(|e| e.config == *config) {
+                Some(kept) => Ok(Arc::clone(kept)),
+                None => entry(config, call_durations).map(Arc::new),
+            },
+        )
+        .collect()
 }
 
 /// `name:port` of a `dns://` endpoint.

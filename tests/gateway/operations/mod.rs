@@ -4,6 +4,7 @@
 mod access_log;
 mod admin;
 mod metrics;
+mod reload;
 mod shutdown;
 mod traces;
 

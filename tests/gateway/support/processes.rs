@@ -87,7 +87,7 @@ pub struct GatewayProcess {
     log: Arc<Mutex<VecDeque<String>>>,
     /// Every line the gateway wrote to stdout (its access log), when captured.
     stdout: Arc<Mutex<Vec<String>>>,
-    _config: TempFile,
+    config: TempFile,
 }
 
 impl GatewayProcess {
@@ -205,7 +205,7 @@ impl GatewayProcess {
             child,
             log,
             stdout: stdout_lines,
-            _config: config,
+            config,
         };
         match tokio::time::timeout(START_TIMEOUT, found_rx).await {
             Ok(Ok(addr)) => process.addr = addr,
@@ -215,6 +215,31 @@ impl GatewayProcess {
             ),
         }
         process
+    }
+
+    /// The config file it serves (a reload test rewrites it).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config.path
+    }
+
+    /// The admin listener's address, as the gateway logged it at start-up.
+    pub fn admin_addr(&self) -> SocketAddr {
+        let log = self.log_tail();
+        log.lines()
+            .find_map(|line| {
+                let (_, rest) = line.split_once("admin listener on http://")?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no admin listener in the log:\n{log}"))
+    }
+
+    /// Sends the gateway SIGHUP: reload the configuration.
+    pub fn hang_up(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP {}", self.pid());
     }
 
     /// The lines written to stdout so far (captured only by [`Self::start_capturing_stdout`]).
