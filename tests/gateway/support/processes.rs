@@ -235,11 +235,17 @@ impl GatewayProcess {
 
     /// Sends the gateway SIGHUP: reload the configuration.
     pub fn hang_up(&self) {
+        self.signal("-HUP");
+    }
+
+    /// `kill SIGNAL pid`.
+    fn signal(&self, signal: &str) {
+        let pid = self.pid().to_string();
         let status = std::process::Command::new("kill")
-            .args(["-HUP", &self.pid().to_string()])
+            .args([signal, &pid])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -HUP {}", self.pid());
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// The lines written to stdout so far (captured only by [`Self::start_capturing_stdout`]).
@@ -249,11 +255,7 @@ impl GatewayProcess {
 
     /// Sends the gateway SIGTERM, as an orchestrator stopping it does.
     pub fn terminate(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {}", self.pid());
+        self.signal("-TERM");
     }
 
     /// Waits for the gateway to exit, at most `timeout`; its exit status.
