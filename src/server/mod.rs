@@ -6,23 +6,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use arc_swap::ArcSwap;
 
 use crate::admin::{self, AdminState, Running};
 use crate::config::{Config, ConfigSource, DiscoveryConfig, LimitsConfig, UpstreamConfig};
-use crate::embedded::{EmbeddedBackend, Shutdown};
+use crate::embedded::EmbeddedBackend;
 use crate::gateway::{InFlightLimit, Plan, problem_list};
 use crate::health::{Phase, Readiness};
 use crate::listener::{self, CertSource, ConnectionLimits, ConnectionSlots, MemoryBudget};
 use crate::observe::{AccessLog, AccessLogGuard, Metrics, Recorder, Tracer};
 use crate::upstream::{self, Registry};
+use embedded_backend::{RunningBackend, start_embedded};
 use reload::{Reloader, ReloaderParts, Serving};
 use workers::{WorkerSpec, Workers};
 
+mod embedded_backend;
 mod listen;
 mod reload;
 mod workers;
@@ -48,9 +48,6 @@ pub enum StartError {
         source: std::io::Error,
     },
 }
-
-/// How long the embedded backend gets to finish open streams once the gateway has drained.
-const EMBEDDED_STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// A gateway serving on its worker threads; the prober and embedded backend run on the
 /// runtime that started it.
@@ -84,19 +81,6 @@ impl Background {
 impl Drop for Background {
     fn drop(&mut self) {
         self.abort();
-    }
-}
-
-struct RunningBackend {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for RunningBackend {
-    /// Also when start-up fails after the backend started: nothing of a gateway that did not
-    /// start keeps running.
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -348,17 +332,8 @@ impl RunningGateway {
         }
         self.reloader.serving().registry_tasks.abort();
         self.background.abort();
-        if let Some(mut backend) = self.embedded.take() {
-            if let Some(stop) = backend.stop.take() {
-                let _ = stop.send(());
-            }
-            // A graceful stop waits for open streams, which a client may hold forever.
-            if tokio::time::timeout(EMBEDDED_STOP_GRACE, &mut backend.task)
-                .await
-                .is_err()
-            {
-                backend.task.abort();
-            }
+        if let Some(backend) = self.embedded.take() {
+            backend.stop().await;
         }
     }
 }
@@ -380,30 +355,4 @@ impl Drop for RunningGateway {
         serving.registry_tasks.abort();
         self.background.abort();
     }
-}
-
-async fn start_embedded(backend: &EmbeddedBackend) -> Result<(RunningBackend, String), StartError> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let tcp = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let local = tcp
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let shutdown: Shutdown = Box::pin(async {
-        let _ = stopped.await;
-    });
-    let serving = (backend.serve)(tcp, shutdown);
-    let name = backend.name;
-    let task = tokio::spawn(async move {
-        if let Err(err) = serving.await {
-            tracing::error!(error = %err, "embedded {name} services stopped");
-        }
-    });
-    let running = RunningBackend {
-        stop: Some(stop),
-        task,
-    };
-    Ok((running, format!("http://{local}")))
 }
