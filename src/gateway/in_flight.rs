@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug)]
 pub struct InFlightLimit {
-    limit: usize,
+    /// A reload may change it.
+    limit: AtomicUsize,
     shards: Box<[Shard]>,
 }
 
@@ -29,7 +30,15 @@ pub struct InFlightPermit {
 impl InFlightLimit {
     pub fn new(limit: usize, workers: usize) -> Arc<Self> {
         let shards = (0..workers.max(1)).map(|_| Shard::default()).collect();
-        Arc::new(Self { limit, shards })
+        Arc::new(Self {
+            limit: AtomicUsize::new(limit),
+            shards,
+        })
+    }
+
+    /// A reload's new limit; requests already admitted stay counted.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
     }
 
     /// A permit for one more request, or `None` at the limit.
@@ -37,7 +46,7 @@ impl InFlightLimit {
         let total = self.shards.iter().fold(0usize, |sum, shard| {
             sum.saturating_add(shard.0.load(Ordering::Relaxed))
         });
-        if total >= self.limit {
+        if total >= self.limit() {
             return None;
         }
         let shard = worker.checked_rem(self.shards.len())?;
@@ -49,7 +58,7 @@ impl InFlightLimit {
     }
 
     pub fn limit(&self) -> usize {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
     }
 }
 

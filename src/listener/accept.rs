@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -48,7 +49,7 @@ pub struct Shutdown {
 pub async fn serve(
     listener: TcpListener,
     turn: Option<WorkerTurn>,
-    context: Arc<ConnectionContext>,
+    context: Arc<ArcSwap<ConnectionContext>>,
     slots: Arc<ConnectionSlots>,
     shutdown: Shutdown,
 ) {
@@ -117,7 +118,7 @@ pub async fn serve(
 
 fn admit(
     connections: &mut JoinSet<()>,
-    context: &Arc<ConnectionContext>,
+    context: &ArcSwap<ConnectionContext>,
     slots: &Arc<ConnectionSlots>,
     refusals: &mut Refusals,
     (stream, peer, open): (TcpStream, std::net::SocketAddr, Option<OpenConnection>),
@@ -129,7 +130,9 @@ fn admit(
     };
     let _ = stream.set_nodelay(true);
     let stream = CoalescingStream::new(stream);
-    let serving = connection::serve(Arc::clone(context), stream, peer, slot);
+    // The context as it is now: a reload's limits and certificate apply from the next
+    // connection on.
+    let serving = connection::serve(context.load_full(), stream, peer, slot);
     connections.spawn(async move {
         // Counted against this worker's turn until the connection ends.
         let _open = open;

@@ -41,7 +41,8 @@ impl std::fmt::Display for BufferFull {
 /// The gateway-wide budget, shared by every worker.
 #[derive(Debug)]
 pub struct MemoryBudget {
-    budget: usize,
+    /// A reload may change it.
+    budget: AtomicUsize,
     /// Bytes held, one counter per worker, each on its own cache line.
     shards: Box<[Shard]>,
 }
@@ -53,7 +54,15 @@ struct Shard(AtomicUsize);
 impl MemoryBudget {
     pub fn new(budget: usize, workers: usize) -> Arc<Self> {
         let shards = (0..workers.max(1)).map(|_| Shard::default()).collect();
-        Arc::new(Self { budget, shards })
+        Arc::new(Self {
+            budget: AtomicUsize::new(budget),
+            shards,
+        })
+    }
+
+    /// A reload's new budget; what is held stays held.
+    pub fn set_budget(&self, budget: usize) {
+        self.budget.store(budget, Ordering::Relaxed);
     }
 
     /// Bytes held gateway-wide.
@@ -64,7 +73,7 @@ impl MemoryBudget {
     }
 
     fn is_over(&self, adding: usize) -> bool {
-        self.held().saturating_add(adding) > self.budget
+        self.held().saturating_add(adding) > self.budget.load(Ordering::Relaxed)
     }
 
     /// This worker's counter (`shards` is never empty, so there always is one).
@@ -107,7 +116,7 @@ impl ConnectionBuffer {
         }
         if self.budget.is_over(0) {
             return Err(BufferFull::Gateway {
-                budget: self.budget.budget,
+                budget: self.budget.budget.load(Ordering::Relaxed),
             });
         }
         Ok(())
@@ -131,7 +140,7 @@ impl ConnectionBuffer {
         }
         if self.budget.is_over(bytes) {
             return Err(BufferFull::Gateway {
-                budget: self.budget.budget,
+                budget: self.budget.budget.load(Ordering::Relaxed),
             });
         }
         self.charge(bytes);

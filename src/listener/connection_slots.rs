@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug)]
 pub struct ConnectionSlots {
-    limit: usize,
+    /// A reload may change it.
+    limit: AtomicUsize,
     open: AtomicUsize,
 }
 
@@ -19,16 +20,22 @@ pub struct ConnectionSlot(Arc<ConnectionSlots>);
 impl ConnectionSlots {
     pub fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
-            limit,
+            limit: AtomicUsize::new(limit),
             open: AtomicUsize::new(0),
         })
+    }
+
+    /// A reload's new limit; connections already open stay (past a lowered limit, new ones
+    /// are refused until enough have closed).
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
     }
 
     /// A slot, or `None` when `limit` connections are open.
     pub fn try_acquire(self: &Arc<Self>) -> Option<ConnectionSlot> {
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < self.limit).then_some(open + 1)
+                (open < self.limit()).then_some(open + 1)
             })
             .ok()
             .map(|_| ConnectionSlot(Arc::clone(self)))
@@ -40,7 +47,7 @@ impl ConnectionSlots {
     }
 
     pub fn limit(&self) -> usize {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
     }
 }
 

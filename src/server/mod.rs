@@ -20,7 +20,7 @@ use crate::observe::{AccessLog, AccessLogGuard, Metrics, Recorder, Tracer};
 use crate::upstream::{self, Registry};
 use embedded_backend::{RunningBackend, start_embedded};
 use reload::{Reloader, ReloaderParts, Serving};
-use workers::{WorkerSpec, Workers};
+use workers::{ReloadedLimits, WorkerSpec, Workers};
 
 mod embedded_backend;
 mod listen;
@@ -175,10 +175,7 @@ async fn start_with(
         limits: connection_limits(&config.limits),
         slots: connection_slots(&config.limits),
         budget: MemoryBudget::new(config.limits.memory_budget_bytes, workers),
-        // One body of the largest size allowed always fits.
-        body_buffer_limit: usize::try_from(config.limits.per_connection_buffer_limit_bytes)
-            .unwrap_or(usize::MAX)
-            .max(config.server.max_body_bytes),
+        body_buffer_limit: body_buffer_limit(config),
         registry: Arc::clone(&registry),
         max_response_bytes: config.limits.max_response_bytes,
         in_flight: InFlightLimit::new(config.limits.max_in_flight, workers),
@@ -288,9 +285,36 @@ fn connection_limits(limits: &LimitsConfig) -> ConnectionLimits {
     }
 }
 
+/// What one connection's request bodies may hold: its buffer limit, and always one body of
+/// the largest size allowed.
+fn body_buffer_limit(config: &Config) -> usize {
+    usize::try_from(config.limits.per_connection_buffer_limit_bytes)
+        .unwrap_or(usize::MAX)
+        .max(config.server.max_body_bytes)
+}
+
+/// `[limits]` as a reload applies them.
+fn reloaded_limits(config: &Config) -> ReloadedLimits {
+    let limits = &config.limits;
+    ReloadedLimits {
+        connection: connection_limits(limits),
+        body_buffer: body_buffer_limit(config),
+        max_response_bytes: limits.max_response_bytes,
+        max_connections: max_connections(limits),
+        max_in_flight: limits.max_in_flight,
+        memory_budget: limits.memory_budget_bytes,
+    }
+}
+
 /// `max_connections`, by default just below the open-file limit (raised first to its hard
 /// maximum: the usual soft limit of 1024 is far below what a gateway needs).
 fn connection_slots(limits: &LimitsConfig) -> Arc<ConnectionSlots> {
+    ConnectionSlots::new(max_connections(limits))
+}
+
+/// `max_connections`, or by default just below the open-file limit (warned about when set
+/// above it).
+fn max_connections(limits: &LimitsConfig) -> usize {
     let open_files = listener::raise_open_file_limit();
     let max = limits
         .max_connections
@@ -302,7 +326,7 @@ fn connection_slots(limits: &LimitsConfig) -> Arc<ConnectionSlots> {
             "max_connections is above the open-file limit: the process may run out of descriptors first"
         );
     }
-    ConnectionSlots::new(max)
+    max
 }
 
 fn bind_error(addr: SocketAddr, source: std::io::Error) -> StartError {

@@ -5,11 +5,12 @@
 //! and streams already running finish on what they started with, and upstreams whose
 //! configuration did not change keep their endpoints' state and their connections.
 //!
-//! Re-read too: the listener's certificate and key (new connections handshake with the new
-//! ones). What the running process is built around cannot change without a restart: the
-//! listening address and workers, the admin listener, the access log and tracing settings,
-//! the demo, and the per-connection `[limits]`; a reload that changes them applies the rest
-//! and says which of them wait for a restart.
+//! Re-read too: the listener's certificate and key, and `[limits]`: new connections handshake
+//! with the new certificate and get the new connection limits; the gateway-wide counts
+//! (connections, requests in flight, memory) take their new bounds at once. What the running
+//! process is built around cannot change without a restart: the listening address and
+//! workers, the admin listener, the access log and tracing settings, the demo; a reload that
+//! changes them applies the rest and says which of them wait for a restart.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -17,7 +18,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
 use super::workers::Workers;
-use super::{Background, check_files, listener_tls, registry_tasks};
+use super::{Background, check_files, listener_tls, registry_tasks, reloaded_limits};
 use crate::admin::{Reload, Running};
 use crate::config::{Config, ConfigSource};
 use crate::embedded::EmbeddedBackend;
@@ -140,7 +141,7 @@ impl Reloader {
             let Some(workers) = serving.workers.as_mut() else {
                 return Err(vec!["the gateway is shutting down".into()]);
             };
-            workers.reload(&plan, &registry);
+            workers.reload(&plan, &registry, reloaded_limits(&config));
             serving.registry_tasks = tasks;
         }
         if let (Some(tls), Some(renewed)) = (&self.tls, renewed) {
@@ -192,23 +193,10 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ("[access_log]", differ(&old.access_log, &new.access_log)),
         ("[tracing]", differ(&old.tracing, &new.tracing)),
         ("[demo]", differ(&old.demo, &new.demo)),
-        (
-            "[limits]",
-            differ(&old.limits, &limits_but_request_timeout(old, new)),
-        ),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
     .collect()
-}
-
-/// `new`'s limits with `old`'s `request_timeout_ms`: the one limit the plan carries (and a
-/// reload applies); the others are the connections'.
-fn limits_but_request_timeout(old: &Config, new: &Config) -> crate::config::LimitsConfig {
-    crate::config::LimitsConfig {
-        request_timeout_ms: old.limits.request_timeout_ms,
-        ..new.limits.clone()
-    }
 }
 
 /// Whether two values of a section differ (compared as the JSON `/config` shows).

@@ -50,6 +50,17 @@ pub struct WorkerSpec {
     pub recorder: Recorder,
 }
 
+/// `[limits]` as a reload applies them: the connections' to new connections, the
+/// gateway-wide counts at once.
+pub struct ReloadedLimits {
+    pub connection: ConnectionLimits,
+    pub body_buffer: usize,
+    pub max_response_bytes: usize,
+    pub max_connections: usize,
+    pub max_in_flight: usize,
+    pub memory_budget: usize,
+}
+
 /// Where the workers are told to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Signal {
@@ -77,6 +88,29 @@ struct Serving {
     upstreams: Upstreams,
     /// The shutdown's cut of its streams.
     streams_cut: watch::Receiver<bool>,
+    /// What its new connections are served with (limits, protocol settings).
+    context: Arc<ArcSwap<ConnectionContext>>,
+    /// Set when it drains (read by every connection).
+    draining: watch::Receiver<bool>,
+}
+
+/// What worker `index`'s new connections are served with.
+fn build_context(
+    spec: &WorkerSpec,
+    app: &Arc<ArcSwap<App>>,
+    (index, draining): (usize, watch::Receiver<bool>),
+) -> ConnectionContext {
+    ConnectionContext {
+        tls: spec.tls.clone(),
+        app: Arc::clone(app),
+        builders: Builders::new(&spec.limits),
+        limits: spec.limits,
+        draining,
+        budget: Arc::clone(&spec.budget),
+        body_buffer_limit: spec.body_buffer_limit,
+        worker: index,
+        metrics: spec.recorder.metrics().connection_metrics(),
+    }
 }
 
 /// The application of worker `index`: the plan's routes over its own upstream connections.
@@ -122,19 +156,28 @@ impl Workers {
                 (index, streams_cut.clone()),
             );
             let app = Arc::new(ArcSwap::from_pointee(app));
+            let (draining, draining_rx) = watch::channel(false);
+            let context = build_context(&spec, &app, (index, draining_rx.clone()));
+            let context = Arc::new(ArcSwap::from_pointee(context));
             workers.serving.push(Serving {
                 index,
-                app: Arc::clone(&app),
+                app,
                 upstreams,
                 streams_cut,
+                context: Arc::clone(&context),
+                draining: draining_rx,
             });
             let (spec, signal) = (spec.clone(), workers.signal.subscribe());
             let turn = listeners.turns.as_ref().map(|turns| turns.worker(index));
             let socket = Socket { socket, turn };
-            let serves = Serves { app, cut_streams };
+            let serves = Serves {
+                context,
+                cut_streams,
+                draining,
+            };
             thread::Builder::new()
                 .name(format!("h2gate-worker-{index}"))
-                .spawn(move || run(index, (socket, serves), spec, signal, (ready, finished)))
+                .spawn(move || run((socket, serves), spec, signal, (ready, finished)))
                 .map_err(|err| StartError::Worker(err.to_string()))?;
             workers.finished.push(finished_rx);
             started.push(ready_rx);
@@ -151,12 +194,18 @@ impl Workers {
         Ok(workers)
     }
 
-    /// Every worker serves `plan` over `registry`'s upstreams from its next request on;
-    /// requests already running finish on what they started with. Each worker keeps its
-    /// connections to the upstreams that did not change.
-    pub fn reload(&mut self, plan: &Arc<Plan>, registry: &Registry) {
+    /// Every worker serves `plan` over `registry`'s upstreams from its next request on, and
+    /// its new connections with `limits`; requests already running finish on what they
+    /// started with. Each worker keeps its connections to the upstreams that did not change.
+    pub fn reload(&mut self, plan: &Arc<Plan>, registry: &Registry, limits: ReloadedLimits) {
         self.spec.plan = Arc::clone(plan);
         self.spec.registry = Arc::clone(registry);
+        self.spec.limits = limits.connection;
+        self.spec.body_buffer_limit = limits.body_buffer;
+        self.spec.max_response_bytes = limits.max_response_bytes;
+        self.spec.slots.set_limit(limits.max_connections);
+        self.spec.in_flight.set_limit(limits.max_in_flight);
+        self.spec.budget.set_budget(limits.memory_budget);
         for serving in &mut self.serving {
             let upstreams = serving
                 .upstreams
@@ -169,6 +218,12 @@ impl Workers {
             );
             serving.app.store(Arc::new(app));
             serving.upstreams = upstreams;
+            let context = build_context(
+                &self.spec,
+                &serving.app,
+                (serving.index, serving.draining.clone()),
+            );
+            serving.context.store(Arc::new(context));
         }
     }
 
@@ -192,16 +247,16 @@ struct Socket {
     turn: Option<WorkerTurn>,
 }
 
-/// What a worker serves its connections, and the switch that cuts its streams at shutdown.
+/// What a worker serves its connections, and the switches of its shutdown.
 struct Serves {
-    app: Arc<ArcSwap<App>>,
+    context: Arc<ArcSwap<ConnectionContext>>,
     cut_streams: watch::Sender<bool>,
+    draining: watch::Sender<bool>,
 }
 
 /// One worker thread, from runtime creation to the last connection closed.
 fn run(
-    index: usize,
-    (Socket { socket, turn }, Serves { app, cut_streams }): (Socket, Serves),
+    (Socket { socket, turn }, serves): (Socket, Serves),
     spec: WorkerSpec,
     mut signal: watch::Receiver<Signal>,
     (ready, finished): (oneshot::Sender<Result<(), StartError>>, oneshot::Sender<()>),
@@ -230,18 +285,11 @@ fn run(
                 return;
             }
         };
-        let (draining, draining_rx) = watch::channel(false);
-        let context = Arc::new(ConnectionContext {
-            tls: spec.tls,
-            app,
-            builders: Builders::new(&spec.limits),
-            limits: spec.limits,
-            draining: draining_rx,
-            budget: spec.budget,
-            body_buffer_limit: spec.body_buffer_limit,
-            worker: index,
-            metrics: spec.recorder.metrics().connection_metrics(),
-        });
+        let Serves {
+            context,
+            cut_streams,
+            draining,
+        } = serves;
         let _ = ready.send(Ok(()));
 
         let mut abort_signal = signal.clone();

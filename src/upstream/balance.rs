@@ -62,6 +62,21 @@ impl Balancer {
         }))
     }
 
+    /// The same balancer (its endpoints and their connections shared) with a reload's
+    /// `max_response_bytes`.
+    pub fn with_max_response_bytes(&self, max_response_bytes: usize) -> Self {
+        if self.0.max_response_bytes == max_response_bytes {
+            return self.clone();
+        }
+        let set = Arc::clone(&self.0.set.lock().unwrap_or_else(PoisonError::into_inner));
+        Self(Arc::new(Inner {
+            entry: Arc::clone(&self.0.entry),
+            set: Mutex::new(set),
+            max_response_bytes,
+            turn: AtomicUsize::new(self.0.turn.load(Ordering::Relaxed)),
+        }))
+    }
+
     pub fn entry(&self) -> &Arc<UpstreamEntry> {
         &self.0.entry
     }

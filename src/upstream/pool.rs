@@ -56,7 +56,7 @@ impl Upstreams {
                     .find(|upstream| Arc::ptr_eq(upstream.entry(), entry));
                 Upstream {
                     balancer: match kept {
-                        Some(kept) => kept.balancer.clone(),
+                        Some(kept) => kept.balancer.with_max_response_bytes(max_response_bytes),
                         None => Balancer::new(Arc::clone(entry), max_response_bytes),
                     },
                     timeout: entry.timeout,

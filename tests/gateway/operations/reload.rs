@@ -242,3 +242,52 @@ async fn an_unchanged_upstream_keeps_its_connection_across_a_reload() {
     assert_eq!(backend.counts.request_connections(), 2);
     backend.stop().await;
 }
+
+#[tokio::test]
+async fn limits_change_with_a_reload() {
+    let base = config_text(
+        &Setup {
+            extra: ADMIN,
+            ..Setup::default()
+        },
+        None,
+    );
+    let gateway = GatewayProcess::from_text(base.clone(), true).await;
+    let big_header = "x".repeat(4096);
+    let hello = r#"{"name":"a long enough name to pass sixty-four bytes of body, surely"}"#;
+    let client = gateway.client().await;
+    let headers = [("x-big", big_header.as_str())];
+    assert_eq!(
+        client
+            .request(Method::GET, "/v1/users/42", &headers, "")
+            .await
+            .status,
+        200
+    );
+    let json = [("content-type", "application/json")];
+    let said = client
+        .request(Method::POST, "/v1/greeter:sayHello", &json, hello)
+        .await;
+    assert_eq!(said.status, 200);
+
+    let lowered = base.replace("[server]\n", "[server]\nmax_body_bytes = 64\n")
+        + "\n[limits]\nmax_header_bytes = 2048\n";
+    std::fs::write(gateway.config_path(), lowered).unwrap();
+    let (status, body) = admin_post_reload(&gateway).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["applied"]["restart_needed_for"],
+        serde_json::json!([]),
+        "{body}"
+    );
+
+    let fresh = gateway.client().await;
+    let reply = fresh
+        .request(Method::GET, "/v1/users/42", &headers, "")
+        .await;
+    assert_eq!(reply.status, 431, "{}", reply.text());
+    let said = fresh
+        .request(Method::POST, "/v1/greeter:sayHello", &json, hello)
+        .await;
+    assert_eq!(said.status, 413, "{}", said.text());
+}
