@@ -20,6 +20,17 @@ fn added_rule(n: usize) -> String {
     )
 }
 
+/// The binary on the embedded demo with an admin listener, and its configuration's text.
+async fn gateway_with_admin() -> (String, GatewayProcess) {
+    let setup = Setup {
+        extra: ADMIN,
+        ..Setup::default()
+    };
+    let base = config_text(&setup, None);
+    let gateway = GatewayProcess::from_text(base.clone(), true).await;
+    (base, gateway)
+}
+
 async fn admin_post_reload(gateway: &GatewayProcess) -> (u16, Value) {
     let admin = Client::h1_plain(gateway.admin_addr()).await;
     let reply = admin.request(Method::POST, "/reload", &[], "").await;
@@ -180,14 +191,7 @@ async fn a_renewed_certificate_is_served_to_new_connections() {
 
 #[tokio::test]
 async fn settings_that_need_a_restart_are_named() {
-    let base = config_text(
-        &Setup {
-            extra: ADMIN,
-            ..Setup::default()
-        },
-        None,
-    );
-    let gateway = GatewayProcess::from_text(base.clone(), true).await;
+    let (base, gateway) = gateway_with_admin().await;
     let changed = base.replace(
         "[access_log]\nformat = \"off\"",
         "[access_log]\nformat = \"json\"",
@@ -245,14 +249,7 @@ async fn an_unchanged_upstream_keeps_its_connection_across_a_reload() {
 
 #[tokio::test]
 async fn limits_change_with_a_reload() {
-    let base = config_text(
-        &Setup {
-            extra: ADMIN,
-            ..Setup::default()
-        },
-        None,
-    );
-    let gateway = GatewayProcess::from_text(base.clone(), true).await;
+    let (base, gateway) = gateway_with_admin().await;
     let big_header = "x".repeat(4096);
     let hello = r#"{"name":"a long enough name to pass sixty-four bytes of body, surely"}"#;
     let client = gateway.client().await;
