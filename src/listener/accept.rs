@@ -14,7 +14,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -43,12 +43,23 @@ pub struct Shutdown {
     pub draining: watch::Sender<bool>,
 }
 
+/// A listening socket handed to a worker by a reload that moved the listener, with the
+/// worker's turn on it when workers share it.
+pub type MovedListener = (std::net::TcpListener, Option<WorkerTurn>);
+
+/// What one turn of the accept loop brought.
+enum Step {
+    Accepted(std::io::Result<(TcpStream, std::net::SocketAddr)>),
+    Moved(MovedListener),
+}
+
 /// Serves connections from `listener` until `shutdown.drain` resolves, then drains. With
 /// `turn` (a socket shared with other workers), a connection is accepted only on this worker's
-/// turn and counted against it while it is open.
+/// turn and counted against it while it is open. A listener arriving on `moves` replaces the
+/// current one (a reload moved the address): connections open on the old one go on.
 pub async fn serve(
-    listener: TcpListener,
-    turn: Option<WorkerTurn>,
+    (mut listener, mut turn): (TcpListener, Option<WorkerTurn>),
+    mut moves: mpsc::UnboundedReceiver<MovedListener>,
     context: Arc<ArcSwap<ConnectionContext>>,
     slots: Arc<ConnectionSlots>,
     shutdown: Shutdown,
@@ -58,17 +69,34 @@ pub async fn serve(
     let mut refusals = Refusals::default();
     let mut drain = shutdown.drain;
     loop {
-        let next = async {
-            if let Some(turn) = &turn {
-                turn.wait().await;
+        let step = {
+            let next = async {
+                if let Some(turn) = &turn {
+                    turn.wait().await;
+                }
+                listener.accept().await
+            };
+            tokio::select! {
+                accepted = next => Step::Accepted(accepted),
+                () = &mut drain => break,
+                Some(moved) = moves.recv() => Step::Moved(moved),
+                // Reap finished connections so the set does not grow with every connection
+                // ever made.
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             }
-            listener.accept().await
         };
-        let accepted = tokio::select! {
-            accepted = next => accepted,
-            () = &mut drain => break,
-            // Reap finished connections so the set does not grow with every connection ever made.
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        let accepted = match step {
+            Step::Accepted(accepted) => accepted,
+            Step::Moved((socket, moved_turn)) => {
+                match TcpListener::from_std(socket) {
+                    Ok(moved) => {
+                        listener = moved;
+                        turn = moved_turn;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot take over the moved listener"),
+                }
+                continue;
+            }
         };
         match accepted {
             Ok((stream, peer)) => {

@@ -16,7 +16,7 @@ mod limits;
 mod tls;
 mod tracked_body;
 
-pub use accept::{Shutdown, serve};
+pub use accept::{MovedListener, Shutdown, serve};
 pub use accept_turns::{AcceptTurns, WorkerTurn};
 pub use buffers::MemoryBudget;
 pub use client_connection::{ClientConnection, StreamReservation};

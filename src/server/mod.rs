@@ -52,6 +52,7 @@ pub enum StartError {
 /// A gateway serving on its worker threads; the prober and embedded backend run on the
 /// runtime that started it.
 pub struct RunningGateway {
+    /// Where it listened at start-up (a reload may move it; the reload says where).
     pub local_addr: SocketAddr,
     /// Where the admin listener (`[admin] listen`) listens, if configured.
     pub admin_addr: Option<SocketAddr>,

@@ -5,11 +5,12 @@
 //! and streams already running finish on what they started with, and upstreams whose
 //! configuration did not change keep their endpoints' state and their connections.
 //!
-//! Re-read too: the listener's certificate and key, and `[limits]`: new connections handshake
+//! Re-read too: the listening address (new connections arrive on the new one, those open on
+//! the old one go on), the listener's certificate and key, and `[limits]`: new connections handshake
 //! with the new certificate and get the new connection limits; the gateway-wide counts
 //! (connections, requests in flight, memory) take their new bounds at once. What the running
-//! process is built around cannot change without a restart: the listening address and
-//! workers, the admin listener, the access log and tracing settings, the demo; a reload that
+//! process is built around cannot change without a restart: the workers and `reuse_port`,
+//! the admin listener, the access log and tracing settings, the demo; a reload that
 //! changes them applies the rest and says which of them wait for a restart.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
+use super::listen::{self, Listeners};
 use super::workers::Workers;
 use super::{Background, check_files, listener_tls, registry_tasks, reloaded_limits};
 use crate::admin::{Reload, Running};
@@ -125,7 +127,10 @@ impl Reloader {
         let durations = Some(self.metrics.call_durations());
         let registry = upstream::registry_after(&plan.upstreams, &previous.upstreams, durations)
             .map_err(|err| vec![err.to_string()])?;
-        // Certificates first: if they do not load, nothing else changes either.
+        // The new address next: if it cannot be bound, nothing changes.
+        let mut moved = self.bind_moved(&previous.config, &config)?;
+        let listening = moved.as_ref().map(|(_, bound)| bound.to_string());
+        // Then the certificate: if it does not load, nothing changes either.
         let renewed = match (&self.tls, config.server.tls_cert.is_some()) {
             (Some(_), true) => match listener_tls(&config) {
                 Ok(renewed) => renewed.map(|(tls, _)| tls),
@@ -142,6 +147,9 @@ impl Reloader {
                 return Err(vec!["the gateway is shutting down".into()]);
             };
             workers.reload(&plan, &registry, reloaded_limits(&config));
+            if let Some((listeners, _)) = moved.take() {
+                workers.listen_on(listeners);
+            }
             serving.registry_tasks = tasks;
         }
         if let (Some(tls), Some(renewed)) = (&self.tls, renewed) {
@@ -159,12 +167,40 @@ impl Reloader {
             "upstreams_kept": kept,
             "restart_needed_for": waiting,
         });
+        let mut applied = applied;
+        if let (Some(listen), Some(object)) = (listening, applied.as_object_mut()) {
+            tracing::info!(address = %listen, "the listener moved; new connections arrive on {listen}");
+            object.insert("listen".into(), Value::String(listen));
+        }
         self.running.store(Arc::new(Running {
             config,
             plan,
             upstreams: registry,
         }));
         Ok(applied)
+    }
+}
+
+impl Reloader {
+    /// New listening sockets when `[server] listen` changed (for as many workers as run, as
+    /// `reuse_port` had it), and the address they got.
+    fn bind_moved(
+        &self,
+        old: &Config,
+        new: &Config,
+    ) -> Result<Option<(Listeners, std::net::SocketAddr)>, Vec<String>> {
+        let addr = new.server.listen;
+        if addr == old.server.listen {
+            return Ok(None);
+        }
+        let workers = self.serving().workers.as_ref().map_or(1, Workers::count);
+        let problem = |err: std::io::Error| vec![format!("[server] listen {addr}: {err}")];
+        let listeners = listen::bind(addr, workers, old.server.reuse_port).map_err(problem)?;
+        let bound = match listeners.sockets.first() {
+            Some(socket) => socket.local_addr().map_err(problem)?,
+            None => addr,
+        };
+        Ok(Some((listeners, bound)))
     }
 }
 
@@ -181,7 +217,6 @@ impl Reload for Reloader {
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let (o, n) = (&old.server, &new.server);
     [
-        ("[server] listen", o.listen != n.listen),
         ("[server] workers", o.workers != n.workers),
         ("[server] reuse_port", o.reuse_port != n.reuse_port),
         ("[server] plaintext", o.plaintext != n.plaintext),

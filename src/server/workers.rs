@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::StartError;
 use super::listen::Listeners;
@@ -20,7 +20,8 @@ use crate::app::{self, App};
 use crate::gateway::{Gateway, InFlightLimit, Plan};
 use crate::health::Readiness;
 use crate::listener::{
-    self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget, WorkerTurn,
+    self, Builders, ConnectionContext, ConnectionLimits, ConnectionSlots, MemoryBudget,
+    MovedListener, WorkerTurn,
 };
 use crate::observe::Recorder;
 use crate::upstream::{Registry, Upstreams};
@@ -92,6 +93,8 @@ struct Serving {
     context: Arc<ArcSwap<ConnectionContext>>,
     /// Set when it drains (read by every connection).
     draining: watch::Receiver<bool>,
+    /// Hands it a new listening socket (a reload moved the address).
+    moves: mpsc::UnboundedSender<MovedListener>,
 }
 
 /// What worker `index`'s new connections are served with.
@@ -159,7 +162,9 @@ impl Workers {
             let (draining, draining_rx) = watch::channel(false);
             let context = build_context(&spec, &app, (index, draining_rx.clone()));
             let context = Arc::new(ArcSwap::from_pointee(context));
+            let (moves, moved) = mpsc::unbounded_channel();
             workers.serving.push(Serving {
+                moves,
                 index,
                 app,
                 upstreams,
@@ -174,6 +179,7 @@ impl Workers {
                 context,
                 cut_streams,
                 draining,
+                moved,
             };
             thread::Builder::new()
                 .name(format!("h2gate-worker-{index}"))
@@ -227,6 +233,22 @@ impl Workers {
         }
     }
 
+    /// Moves every worker to `listeners` (one socket each, bound to a reload's new address):
+    /// new connections arrive there, those open on the old address go on.
+    pub fn listen_on(&self, listeners: Listeners) {
+        for (index, socket) in listeners.sockets.into_iter().enumerate() {
+            let turn = listeners.turns.as_ref().map(|turns| turns.worker(index));
+            if let Some(serving) = self.serving.get(index) {
+                let _ = serving.moves.send((socket, turn));
+            }
+        }
+    }
+
+    /// How many workers serve.
+    pub fn count(&self) -> usize {
+        self.serving.len()
+    }
+
     /// Stops accepting and waits until every worker has drained (or its grace ran out).
     pub async fn drain(&mut self) {
         let _ = self.signal.send(Signal::Drain);
@@ -252,6 +274,7 @@ struct Serves {
     context: Arc<ArcSwap<ConnectionContext>>,
     cut_streams: watch::Sender<bool>,
     draining: watch::Sender<bool>,
+    moved: mpsc::UnboundedReceiver<MovedListener>,
 }
 
 /// One worker thread, from runtime creation to the last connection closed.
@@ -289,6 +312,7 @@ fn run(
             context,
             cut_streams,
             draining,
+            moved,
         } = serves;
         let _ = ready.send(Ok(()));
 
@@ -307,7 +331,7 @@ fn run(
             draining,
         };
         tokio::select! {
-            () = listener::serve(listener, turn, context, spec.slots, shutdown) => {}
+            () = listener::serve((listener, turn), moved, context, spec.slots, shutdown) => {}
             () = abort => {}
         }
     });

@@ -288,3 +288,30 @@ async fn limits_change_with_a_reload() {
         .await;
     assert_eq!(said.status, 413, "{}", said.text());
 }
+
+#[tokio::test]
+async fn a_reload_moves_the_listener() {
+    let (base, gateway) = gateway_with_admin().await;
+    let before = gateway.client().await;
+    assert_eq!(before.get("/v1/users/42").await.status, 200);
+    // A free port (bound, then released) for the new address.
+    let free = crate::support::bind_loopback().await.local_addr().unwrap();
+    // The first `listen` is [server]'s; the admin listener stays where it is.
+    let moved = base.replacen(
+        "listen = \"127.0.0.1:0\"\n",
+        &format!("listen = \"{free}\"\n"),
+        1,
+    );
+    assert_ne!(moved, base, "the base listens on port 0");
+    std::fs::write(gateway.config_path(), moved).unwrap();
+    let (status, body) = admin_post_reload(&gateway).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["applied"]["listen"], free.to_string(), "{body}");
+
+    let after = Client::tls(free, &[b"h2"]).await;
+    assert_eq!(after.get("/v1/users/42").await.status, 200);
+    // The connection made on the old address goes on; the old address takes no new ones.
+    assert_eq!(before.get("/v1/users/42").await.status, 200);
+    let refused = tokio::net::TcpStream::connect(gateway.addr).await;
+    assert!(refused.is_err(), "the old address still accepts");
+}
