@@ -8,12 +8,16 @@
 #   3. Starts `h2gate demo-backend` (gRPC over h2c) on a free 127.0.0.1 port, and
 #      `h2gate serve --config <temp config>` on another free 127.0.0.1 port: TLS with the
 #      generated self-signed certificate, `[[upstreams]]` pointing at that backend,
-#      descriptors compiled from proto/. Waits for /healthz and checks one answer per route.
+#      descriptors compiled from proto/; and a second gateway, the same but `plaintext = true`
+#      (as behind a TLS-terminating load balancer), for the h2c_get and h1c_get loads. Waits
+#      for /healthz and checks one answer per route.
 #   4. Runs bounded loads (each DURATION seconds), REPS times:
 #        h2_get        h2load -c16 -m10   GET  /v1/users/42            HTTP/2 + TLS
+#        h2c_get       h2load -c16 -m10   GET  /v1/users/42            plaintext gateway, HTTP/2 prior knowledge
 #        h2_post_100B  h2load -c16 -m10   POST /v1/greeter:sayHello    ~100-byte JSON body
 #        h2_post_1KiB  h2load -c16 -m10   POST /v1/greeter:sayHello    ~1 KiB JSON body
 #        h1_get        wrk    -t1 -c16    GET  /v1/users/42            HTTP/1.1 keep-alive + TLS
+#        h1c_get       wrk    -t1 -c16    GET  /v1/users/42            plaintext gateway, HTTP/1.1 keep-alive
 #        h2_get_lat    h2load -c16 -m1    GET  /v1/users/42            moderate load, for latency
 #        grpc_direct   h2load -c16 -m10   POST /demo.v1.UserService/GetUser straight to the backend (h2c)
 #        grpc_direct_lat h2load -c16 -m1  same, moderate load (baseline for the added latency)
@@ -48,7 +52,8 @@
 #      busy time from /proc/stat: other people's work; above 25% of a core a warning says the
 #      figures are disturbed — rerun then); per repetition the ratio gateway/direct-gRPC
 #      throughput (h2_get / grpc_direct) and the latency the gateway adds (p50/p99 of
-#      h2_get_lat - grpc_direct_lat, and of h2_get_rate - grpc_direct_rate).
+#      h2_get_lat - grpc_direct_lat, and of h2_get_rate - grpc_direct_rate), and the gateway CPU
+#      per request in plaintext over that with TLS (h2c_get / h2_get, h1c_get / h1_get).
 #      At the end: one table with min/median/max over the repetitions for every figure.
 #   SOAK mode (SOAK_SECS>0): instead of the suite, runs the h2_get load for SOAK_SECS
 #      seconds and samples the gateway's RSS every 10 s, to show it stays flat. With SOAK_MIX=1
@@ -129,6 +134,7 @@ install_tools() {
 # ---------------------------------------------------------------- processes
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/h2gate-bench.XXXXXX")
 GW_PID=""
+PLAIN_PID=""
 BE_PID=""
 LOAD_PID=""
 
@@ -149,6 +155,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop_pid "$LOAD_PID"
     stop_pid "$GW_PID"
+    stop_pid "$PLAIN_PID"
     stop_pid "$BE_PID"
     if [[ $KEEP_TMP == 1 || $rc -ne 0 ]]; then
         log "logs and configs kept in $TMP"
@@ -447,6 +454,8 @@ fi
 BE_PORT=$(free_port)
 GW_PORT=$(free_port)
 while [[ $GW_PORT == "$BE_PORT" ]]; do GW_PORT=$(free_port); done
+PLAIN_PORT=$(free_port)
+while [[ $PLAIN_PORT == "$BE_PORT" || $PLAIN_PORT == "$GW_PORT" ]]; do PLAIN_PORT=$(free_port); done
 
 CONFIG=$TMP/gateway.toml
 cat >"$CONFIG" <<EOF
@@ -478,17 +487,30 @@ log "starting demo backend on $HOST:$BE_PORT"
 BE_PID=$!
 wait_tcp "$BE_PORT" 30 || { cat "$TMP/backend.log" >&2; die "backend did not listen"; }
 
+wait_healthy() { # pid url log
+    local deadline=$((SECONDS + 60))
+    until curl -skf -o /dev/null "$2/healthz"; do
+        kill -0 "$1" 2>/dev/null || { cat "$3" >&2; die "gateway exited"; }
+        ((SECONDS < deadline)) || { cat "$3" >&2; die "gateway not healthy after 60 s"; }
+        sleep 0.2
+    done
+}
+
 log "starting gateway on https://$HOST:$GW_PORT"
 "$BIN" serve --config "$CONFIG" >"$TMP/gateway.log" 2>&1 &
 GW_PID=$!
 GW=https://$HOST:$GW_PORT
 BE=http://$HOST:$BE_PORT
-deadline=$((SECONDS + 60))
-until curl -skf -o /dev/null "$GW/healthz"; do
-    kill -0 "$GW_PID" 2>/dev/null || { cat "$TMP/gateway.log" >&2; die "gateway exited"; }
-    ((SECONDS < deadline)) || { cat "$TMP/gateway.log" >&2; die "gateway not healthy after 60 s"; }
-    sleep 0.2
-done
+wait_healthy "$GW_PID" "$GW" "$TMP/gateway.log"
+
+# The same gateway in plaintext: HTTP/2 with prior knowledge (h2c) or HTTP/1.1.
+PLAIN_CONFIG=$TMP/gateway-plaintext.toml
+sed "s|^listen = .*|listen = \"$HOST:$PLAIN_PORT\"\nplaintext = true|" "$CONFIG" >"$PLAIN_CONFIG"
+log "starting plaintext gateway on http://$HOST:$PLAIN_PORT"
+"$BIN" serve --config "$PLAIN_CONFIG" >"$TMP/gateway-plaintext.log" 2>&1 &
+PLAIN_PID=$!
+GWC=http://$HOST:$PLAIN_PORT
+wait_healthy "$PLAIN_PID" "$GWC" "$TMP/gateway-plaintext.log"
 
 # Request bodies.
 BODY_100=$TMP/hello-100.json
@@ -515,6 +537,7 @@ check_http() { # description expected-substring curl-args...
 check_http "GET /v1/users/42" '"userId":"42"' "$GW/v1/users/42"
 check_http "POST /v1/greeter:sayHello" '"message":"Hello, Ada' -H 'content-type: application/json' \
     --data-binary @"$BODY_100" "$GW/v1/greeter:sayHello"
+check_http "GET /v1/users/42 (plaintext, h2c)" '"userId":"42"' --http2-prior-knowledge "$GWC/v1/users/42"
 grpc_hdr=$TMP/grpc-headers.txt
 grpc_body=$(curl -s --http2-prior-knowledge -D "$grpc_hdr" -H 'content-type: application/grpc' \
     -H 'te: trailers' --data-binary @"$GRPC_FRAME" "$BE/demo.v1.UserService/GetUser" | tr -d '\0' | tr -c '[:print:]' '.')
@@ -526,11 +549,13 @@ H2_GET=(-c "$CLIENTS" -m "$STREAMS" "$GW/v1/users/42")
 H2_POST_100=(-c "$CLIENTS" -m "$STREAMS" -d "$BODY_100" -H 'content-type: application/json' "$GW/v1/greeter:sayHello")
 H2_POST_1K=(-c "$CLIENTS" -m "$STREAMS" -d "$BODY_1K" -H 'content-type: application/json' "$GW/v1/greeter:sayHello")
 H2_GET_LAT=(-c "$CLIENTS" -m 1 "$GW/v1/users/42")
+H2C_GET=(-c "$CLIENTS" -m "$STREAMS" "$GWC/v1/users/42")
 GRPC=(-d "$GRPC_FRAME" -H 'content-type: application/grpc' -H 'te: trailers' "$BE/demo.v1.UserService/GetUser")
 
 # Warm-up (not recorded): connections, allocator, upstream channel.
 log "warm-up"
 h2load -n 3000 "${H2_GET[@]}" >/dev/null 2>&1 || die "warm-up failed"
+h2load -n 3000 "${H2C_GET[@]}" >/dev/null 2>&1 || die "plaintext warm-up failed"
 h2load -n 3000 -c "$CLIENTS" -m "$STREAMS" "${GRPC[@]}" >/dev/null 2>&1 || die "gRPC warm-up failed"
 
 # ---------------------------------------------------------------- mixed soak mode
@@ -680,10 +705,14 @@ log "$REPS repetition(s), $DURATION s per load, CLK_TCK=$CLK_TCK, $(nproc) cores
 for ((REP = 1; REP <= REPS; REP++)); do
     echo "repetition $REP/$REPS"
     if [[ $ONLY != stream ]]; then
+        # Each plaintext load right after its TLS twin: the machine's speed drifts over minutes.
+        # (GW_PID names the gateway whose CPU is counted: there the plaintext one.)
         run_h2load h2_get "${H2_GET[@]}"
+        GW_PID=$PLAIN_PID run_h2load h2c_get "${H2C_GET[@]}"
         run_h2load h2_post_100B "${H2_POST_100[@]}"
         run_h2load h2_post_1KiB "${H2_POST_1K[@]}"
         run_wrk h1_get "$GW/v1/users/42"
+        GW_PID=$PLAIN_PID run_wrk h1c_get "$GWC/v1/users/42"
         run_h2load h2_get_lat "${H2_GET_LAT[@]}"
         run_h2load grpc_direct -c "$CLIENTS" -m "$STREAMS" "${GRPC[@]}"
         run_h2load grpc_direct_lat -c "$CLIENTS" -m 1 "${GRPC[@]}"
@@ -711,6 +740,11 @@ for ((REP = 1; REP <= REPS; REP++)); do
         record added_latency p50 "$add50" us
         record added_latency p99 "$add99" us
         echo "  gateway/direct-gRPC throughput (h2_get / grpc_direct): $ratio"
+        h2c=$(awk -v a="$(get_value h2c_get gateway_cpu_per_req)" -v b="$(get_value h2_get gateway_cpu_per_req)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+        h1c=$(awk -v a="$(get_value h1c_get gateway_cpu_per_req)" -v b="$(get_value h1_get gateway_cpu_per_req)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }')
+        record plain_over_tls h2_cpu_per_req "$h2c" x
+        record plain_over_tls h1_cpu_per_req "$h1c" x
+        echo "  gateway CPU per request, plaintext/TLS: HTTP/2 (h2c_get / h2_get) $h2c, HTTP/1.1 (h1c_get / h1_get) $h1c"
         echo "  added latency at -c16 -m1 (h2_get_lat - grpc_direct_lat): p50 $add50 us, p99 $add99 us"
         if ((LAT_RPS > 0)); then
             add50=$(awk -v a="$(get_value h2_get_rate p50)" -v b="$(get_value grpc_direct_rate p50)" 'BEGIN { printf "%.0f", a - b }')
