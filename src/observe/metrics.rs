@@ -17,7 +17,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use tracing_appender::non_blocking::ErrorCounter;
+use super::access_log::DroppedLines;
 
 use crate::errors::Rejection;
 use crate::upstream::{Registry as Upstreams, State};
@@ -52,7 +52,7 @@ pub struct Metrics {
     access_log_dropped: IntCounter,
     pub trace_spans_dropped: IntCounter,
     /// The access log's count of dropped lines, copied into `access_log_dropped` per scrape.
-    dropped_lines: OnceLock<ErrorCounter>,
+    dropped_lines: OnceLock<DroppedLines>,
     /// Scrapes rebuild the endpoint gauges: one at a time.
     scrape: Mutex<()>,
 }
@@ -195,7 +195,7 @@ impl Metrics {
     }
 
     /// Reports the access log's dropped lines from now on.
-    pub fn watch_access_log(&self, dropped: ErrorCounter) {
+    pub fn watch_access_log(&self, dropped: DroppedLines) {
         let _ = self.dropped_lines.set(dropped);
     }
 
@@ -248,7 +248,7 @@ impl Metrics {
             }
         }
         if let Some(dropped) = self.dropped_lines.get() {
-            let now = u64::try_from(dropped.dropped_lines()).unwrap_or(u64::MAX);
+            let now = dropped.get();
             let seen = self.access_log_dropped.get();
             self.access_log_dropped.inc_by(now.saturating_sub(seen));
         }

@@ -1,0 +1,178 @@
+//! The access log: one line per request on stdout, written when the request is over (for a
+//! stream, when the stream ended), as JSON (`[access_log] format = "json"`) or as logfmt
+//! `key=value` pairs (`"text"`, the default).
+//!
+//! A line costs the request path its formatting and nothing more: each worker appends its
+//! lines to a batch of its own and hands the batch to the writer thread when it is full or
+//! every `FLUSH_EVERY`, so the writer wakes and writes once per batch rather than once per
+//! line. The writer thread takes batches through a bounded queue, so a slow stdout (a full
+//! pipe, a slow log collector) never blocks a request: when the queue is full, batches are
+//! dropped and their lines counted (`h2gate_access_log_dropped_total`).
+
+mod entry;
+
+use std::cell::RefCell;
+use std::io::{BufWriter, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
+
+use super::exchange::Exchange;
+use crate::config::AccessLogFormat;
+use entry::Entry;
+
+/// Batches waiting for the writer thread before new ones are dropped.
+const QUEUED_BATCHES: usize = 1024;
+/// A worker hands its batch over at this size...
+const BATCH_BYTES: usize = 32 * 1024;
+/// ...or this long after its last hand-over, whichever comes first.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// The writer thread's buffer: one write to stdout for many batches.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AccessLog {
+    json: bool,
+    writer: NonBlocking,
+    dropped: DroppedLines,
+}
+
+/// Lines dropped because the writer fell behind, counted as their batches are dropped.
+#[derive(Clone, Default)]
+pub struct DroppedLines(Arc<AtomicU64>);
+
+impl DroppedLines {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Keeps the writer thread running; dropping it writes out what is queued and stops it.
+pub struct AccessLogGuard(#[allow(dead_code)] WorkerGuard);
+
+thread_local! {
+    /// This worker's lines not yet handed to the writer thread.
+    static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
+}
+
+struct Batch {
+    lines: Vec<u8>,
+    count: u64,
+    log: AccessLog,
+}
+
+impl Batch {
+    /// Hands the lines to the writer thread (lossy: a full queue drops them, counted).
+    fn send(&mut self) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let errors: ErrorCounter = self.log.writer.error_counter();
+        let before = errors.dropped_lines();
+        let _ = self.log.writer.clone().write_all(&self.lines);
+        if errors.dropped_lines() > before {
+            self.log.dropped.0.fetch_add(self.count, Ordering::Relaxed);
+        }
+        self.lines.clear();
+        self.count = 0;
+    }
+}
+
+impl Drop for Batch {
+    /// A worker thread that ends hands over what it still holds.
+    fn drop(&mut self) {
+        self.send();
+    }
+}
+
+impl AccessLog {
+    /// The log `format` asks for, with its writer thread; `None` for `off`.
+    pub fn start(format: AccessLogFormat) -> Option<(Self, AccessLogGuard)> {
+        let json = match format {
+            AccessLogFormat::Off => return None,
+            AccessLogFormat::Json => true,
+            AccessLogFormat::Text => false,
+        };
+        let stdout = BufWriter::with_capacity(WRITE_BUFFER, std::io::stdout());
+        let (writer, guard) = NonBlockingBuilder::default()
+            .buffered_lines_limit(QUEUED_BATCHES)
+            .lossy(true)
+            .thread_name("h2gate-access-log")
+            .finish(stdout);
+        let log = Self {
+            json,
+            writer,
+            dropped: DroppedLines::default(),
+        };
+        Some((log, AccessLogGuard(guard)))
+    }
+
+    /// Lines dropped because the writer thread fell behind.
+    pub fn dropped(&self) -> DroppedLines {
+        self.dropped.clone()
+    }
+
+    pub fn write(&self, exchange: &Exchange) {
+        let entry = Entry::of(exchange);
+        // Batched only on a worker's own single-threaded runtime, whose flusher runs on the
+        // same thread; anywhere else a line goes out alone.
+        let batching = Handle::try_current()
+            .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::CurrentThread);
+        if !batching {
+            let mut alone = Batch {
+                lines: Vec::with_capacity(512),
+                count: 1,
+                log: self.clone(),
+            };
+            self.format(&entry, &mut alone.lines);
+            alone.send();
+            return;
+        }
+        BATCH.with(|batch| {
+            let Ok(mut batch) = batch.try_borrow_mut() else {
+                return;
+            };
+            let batch = batch.get_or_insert_with(|| {
+                tokio::spawn(flush_every(FLUSH_EVERY));
+                Batch {
+                    lines: Vec::with_capacity(BATCH_BYTES + 1024),
+                    count: 0,
+                    log: self.clone(),
+                }
+            });
+            self.format(&entry, &mut batch.lines);
+            batch.count += 1;
+            if batch.lines.len() >= BATCH_BYTES {
+                batch.send();
+            }
+        });
+    }
+
+    fn format(&self, entry: &Entry<'_>, out: &mut Vec<u8>) {
+        if self.json {
+            entry.write_json(out);
+        } else {
+            entry.write_logfmt(out);
+        }
+    }
+}
+
+/// Hands this thread's batch over every `period`, so that lines do not wait for a full
+/// batch when traffic is light. Runs on the worker's runtime until it stops.
+async fn flush_every(period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        BATCH.with(|batch| {
+            if let Ok(mut batch) = batch.try_borrow_mut()
+                && let Some(batch) = batch.as_mut()
+            {
+                batch.send();
+            }
+        });
+    }
+}
