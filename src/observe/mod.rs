@@ -3,6 +3,7 @@
 //! public listener from what the request path notes in each request's `Exchange`.
 
 mod access_log;
+mod duration_cache;
 mod exchange;
 mod layer;
 mod metrics;

@@ -7,6 +7,7 @@ use tonic::Code;
 
 use super::access_log::AccessLog;
 use super::exchange::Exchange;
+use super::duration_cache::{self, Labels};
 use super::metrics::Metrics;
 use super::traces::{ServerSpan, Tracer, Value};
 use crate::errors::code_number;
@@ -70,20 +71,25 @@ impl Recorder {
             None => (exchange.arrived.builtin.unwrap_or(UNMATCHED), "", ""),
         };
         let status = exchange.status();
-        let labels = [
-            method_label(&exchange.arrived.method),
+        let grpc = exchange.grpc_code();
+        let method = method_label(&exchange.arrived.method);
+        let labels = Labels {
+            route: exchange.route(),
+            unrouted: exchange.arrived.builtin.unwrap_or(UNMATCHED),
+            method,
+            status: status.map_or(0, |s| s.as_u16()),
+            grpc: grpc.unwrap_or(u8::MAX),
+        };
+        let values = [
+            method,
             http_route,
             status.as_ref().map_or("", http::StatusCode::as_str),
             rpc_service,
             rpc_method,
-            exchange
-                .grpc_code()
-                .map_or("", |code| code_number(Code::from(i32::from(code)))),
+            grpc.map_or("", |code| code_number(Code::from(i32::from(code)))),
         ];
-        metrics
-            .request_duration
-            .with_label_values(&labels)
-            .observe(exchange.arrived.started.elapsed().as_secs_f64());
+        let seconds = exchange.arrived.started.elapsed().as_secs_f64();
+        duration_cache::observe(&metrics.request_duration, &labels, values, seconds);
         if let Some(log) = &self.0.access_log {
             log.write(exchange);
         }
