@@ -53,9 +53,11 @@ pub struct Labels<'a> {
 pub fn observe(family: &HistogramVec, labels: &Labels<'_>, values: [&str; 6], seconds: f64) {
     let key = Key {
         family: std::ptr::from_ref(family) as usize,
-        route: labels.route.map_or(labels.unrouted.as_ptr() as usize, |route| {
-            Arc::as_ptr(route) as usize
-        }),
+        route: labels
+            .route
+            .map_or(labels.unrouted.as_ptr() as usize, |route| {
+                Arc::as_ptr(route) as usize
+            }),
         method: labels.method,
         status: labels.status,
         grpc: labels.grpc,

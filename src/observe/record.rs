@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tonic::Code;
 
 use super::access_log::AccessLog;
-use super::exchange::Exchange;
 use super::duration_cache::{self, Labels};
+use super::exchange::Exchange;
 use super::metrics::Metrics;
 use super::traces::{ServerSpan, Tracer, Value};
 use crate::errors::code_number;

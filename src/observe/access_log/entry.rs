@@ -77,29 +77,39 @@ impl<'a> Entry<'a> {
         }
     }
 
-    /// Appends the line, newline included, as logfmt pairs.
+    /// Appends the line, newline included, as logfmt pairs. Text and numbers are copied in
+    /// directly (the formatting machinery costs more than the line).
     pub fn write_logfmt(&self, out: &mut Vec<u8>) {
         let mut line = Logfmt { out, first: true };
-        line.pair("time", &self.time);
-        line.optional("request_id", self.request_id);
-        line.optional("trace_id", self.trace_id.as_deref());
-        line.optional("client", self.client);
-        line.pair("method", &self.method);
-        line.optional("path", self.path);
-        line.optional("route", self.route);
-        line.optional("grpc_method", self.grpc_method.as_ref());
-        line.optional("upstream", self.upstream);
-        line.optional("endpoint", self.endpoint);
-        line.optional("attempts", self.attempts);
-        line.optional("status", self.status);
-        line.optional("grpc_status", self.grpc_status);
-        line.pair("bytes_in", &self.bytes_in);
-        line.pair("bytes_out", &self.bytes_out);
-        if self.messages_in > 0 || self.messages_out > 0 {
-            line.pair("messages_in", &self.messages_in);
-            line.pair("messages_out", &self.messages_out);
+        line.key("time");
+        self.time.write_to(line.out);
+        line.text("request_id", self.request_id);
+        line.text("trace_id", self.trace_id.as_deref());
+        if let Some(client) = self.client {
+            line.display("client", &client);
         }
-        line.pair("duration_ms", &self.duration_ms);
+        line.text("method", Some(self.method));
+        line.text("path", self.path);
+        line.text("route", self.route);
+        if let Some(GrpcMethod(service, method)) = self.grpc_method {
+            line.key("grpc_method");
+            line.out.extend_from_slice(service.as_bytes());
+            line.out.push(b'/');
+            line.out.extend_from_slice(method.as_bytes());
+        }
+        line.text("upstream", self.upstream);
+        line.text("endpoint", self.endpoint);
+        line.number("attempts", self.attempts.map(u64::from));
+        line.number("status", self.status.map(u64::from));
+        line.number("grpc_status", self.grpc_status.map(u64::from));
+        line.number("bytes_in", Some(self.bytes_in));
+        line.number("bytes_out", Some(self.bytes_out));
+        if self.messages_in > 0 || self.messages_out > 0 {
+            line.number("messages_in", Some(self.messages_in));
+            line.number("messages_out", Some(self.messages_out));
+        }
+        line.key("duration_ms");
+        self.duration_ms.write_to(line.out);
         line.out.push(b'\n');
     }
 }
@@ -111,32 +121,46 @@ struct Logfmt<'a> {
 }
 
 impl Logfmt<'_> {
-    fn optional(&mut self, key: &str, value: Option<impl Display>) {
-        if let Some(value) = value {
-            self.pair(key, &value);
-        }
-    }
-
-    /// `key=value`, the value written in place and quoted afterwards if it must be.
-    fn pair(&mut self, key: &str, value: &dyn Display) {
+    /// ` key=`
+    fn key(&mut self, key: &str) {
         if !self.first {
             self.out.push(b' ');
         }
         self.first = false;
         self.out.extend_from_slice(key.as_bytes());
         self.out.push(b'=');
-        let start = self.out.len();
-        let _ = write!(self.out, "{value}");
-        let written = self.out.get(start..).unwrap_or_default();
-        let plain = !written.is_empty()
-            && !written
-                .iter()
+    }
+
+    /// `key=value`, JSON-quoted if the value is empty or holds a space, a quote, `=` or a
+    /// control character; nothing if absent.
+    fn text(&mut self, key: &str, value: Option<&str>) {
+        let Some(value) = value else {
+            return;
+        };
+        self.key(key);
+        let plain = !value.is_empty()
+            && !value
+                .bytes()
                 .any(|b| matches!(b, b' ' | b'"' | b'=') || b.is_ascii_control());
-        if !plain {
-            let text = String::from_utf8_lossy(written).into_owned();
-            self.out.truncate(start);
-            let _ = serde_json::to_writer(&mut *self.out, &text);
+        if plain {
+            self.out.extend_from_slice(value.as_bytes());
+        } else {
+            let _ = serde_json::to_writer(&mut *self.out, value);
         }
+    }
+
+    fn number(&mut self, key: &str, value: Option<u64>) {
+        if let Some(value) = value {
+            self.key(key);
+            self.out
+                .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        }
+    }
+
+    /// A value that is never quoted (an address).
+    fn display(&mut self, key: &str, value: &dyn Display) {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
     }
 }
 
@@ -162,10 +186,22 @@ impl Serialize for Millis {
     }
 }
 
-impl Display for Millis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+impl Millis {
+    /// `12.345`
+    fn write_to(&self, out: &mut Vec<u8>) {
+        let whole = u64::try_from(self.0 / 1000).unwrap_or(u64::MAX);
+        out.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+        out.push(b'.');
+        push_padded(out, u32::try_from(self.0 % 1000).unwrap_or(0), 3);
     }
+}
+
+/// `value` with leading zeros to `digits` digits.
+fn push_padded(out: &mut Vec<u8>, value: u32, digits: usize) {
+    let mut buffer = itoa::Buffer::new();
+    let text = buffer.format(value);
+    out.extend(std::iter::repeat_n(b'0', digits.saturating_sub(text.len())));
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// A time as RFC 3339 in UTC with microseconds; the date and time of day are formatted once
@@ -177,8 +213,9 @@ thread_local! {
     static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
-impl Display for Rfc3339Time {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Rfc3339Time {
+    /// Calls `with` with the date and time of day, `YYYY-MM-DDTHH:MM:SS`, and the microseconds.
+    fn parts<R>(&self, with: impl FnOnce(&str, u32) -> R) -> R {
         let since = self.0.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = since.as_secs();
         SECOND.with(|cached| {
@@ -193,9 +230,23 @@ impl Display for Rfc3339Time {
                 cached.1 = whole.trim_end_matches('Z').to_owned();
                 cached.0 = secs;
             }
-            f.write_str(&cached.1)
-        })?;
-        write!(f, ".{:06}Z", since.subsec_micros())
+            with(&cached.1, since.subsec_micros())
+        })
+    }
+
+    fn write_to(&self, out: &mut Vec<u8>) {
+        self.parts(|second, micros| {
+            out.extend_from_slice(second.as_bytes());
+            out.push(b'.');
+            push_padded(out, micros, 6);
+            out.push(b'Z');
+        });
+    }
+}
+
+impl Display for Rfc3339Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.parts(|second, micros| write!(f, "{second}.{micros:06}Z"))
     }
 }
 
@@ -237,14 +288,24 @@ mod tests {
             out: &mut out,
             first: true,
         };
-        line.pair("route", &"/v1/{name=shelves/*}");
-        line.pair("id", &"a b");
-        line.pair("n", &7);
+        line.text("route", Some("/v1/{name=shelves/*}"));
+        line.text("id", Some("a b"));
+        line.text("absent", None);
+        line.number("n", Some(7));
+        line.key("ms");
+        Millis(3_973).write_to(line.out);
+        line.key("ms");
+        Millis(12).write_to(line.out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            r#"route="/v1/{name=shelves/*}" id="a b" n=7"#
+            r#"route="/v1/{name=shelves/*}" id="a b" n=7 ms=3.973 ms=0.012"#
         );
-        assert_eq!(Millis(3_973).to_string(), "3.973");
-        assert_eq!(Millis(12).to_string(), "0.012");
+        let time = UNIX_EPOCH + std::time::Duration::from_micros(1_764_509_673_000_042);
+        let mut out = Vec::new();
+        Rfc3339Time(time).write_to(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2025-11-30T13:34:33.000042Z"
+        );
     }
 }
