@@ -12,6 +12,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -63,82 +64,81 @@ pub type MetricsError = prometheus::Error;
 impl Metrics {
     pub fn new() -> Result<Arc<Self>, MetricsError> {
         let registry = Registry::new();
-        let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "http_server_request_duration_seconds",
-                "Duration of HTTP server requests, until the response (or stream) ended.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
+        let r = &registry;
+        let request_duration = histogram_vec(
+            r,
+            "http_server_request_duration_seconds",
+            "Duration of HTTP server requests, until the response (or stream) ended.",
             &REQUEST_LABELS,
         )?;
-        let active_requests = IntGauge::new(
-            "http_server_active_requests",
-            "Number of active HTTP server requests.",
+        let active_requests = registered(
+            r,
+            IntGauge::new(
+                "http_server_active_requests",
+                "Number of active HTTP server requests.",
+            )?,
         )?;
-        let connections = IntGaugeVec::new(
-            Opts::new(
-                "h2gate_connections_active",
-                "Open client connections, by HTTP version.",
-            ),
+        let connections = gauge_vec(
+            r,
+            "h2gate_connections_active",
+            "Open client connections, by HTTP version.",
             &["network_protocol_version"],
         )?;
-        let tls_handshake_failures = IntCounter::new(
+        let tls_handshake_failures = counter(
+            r,
             "h2gate_tls_handshake_failures_total",
             "TLS handshakes with clients that failed or timed out.",
         )?;
-        let rejected = IntCounterVec::new(
-            Opts::new(
-                "h2gate_rejected_total",
-                "Requests the gateway itself turned away, by reason.",
-            ),
+        let rejected = counter_vec(
+            r,
+            "h2gate_rejected_total",
+            "Requests the gateway itself turned away, by reason.",
             &["reason"],
         )?;
-        let stream_messages = IntCounterVec::new(
-            Opts::new(
-                "h2gate_stream_messages_total",
-                "Messages of streaming calls: in (client to backend), out (backend to client).",
-            ),
+        let stream_messages = counter_vec(
+            r,
+            "h2gate_stream_messages_total",
+            "Messages of streaming calls: in (client to backend), out (backend to client).",
             &["direction"],
         )?;
-        let config_reloads = IntCounterVec::new(
-            Opts::new(
-                "h2gate_config_reloads_total",
-                "Configuration reloads, by result (success, failure).",
-            ),
+        let config_reloads = counter_vec(
+            r,
+            "h2gate_config_reloads_total",
+            "Configuration reloads, by result (success, failure).",
             &["result"],
         )?;
-        let endpoint_state = IntGaugeVec::new(
-            Opts::new(
-                "h2gate_upstream_endpoint_state",
-                "1 for the endpoint's current state, 0 for the others.",
-            ),
+        let endpoint_state = gauge_vec(
+            r,
+            "h2gate_upstream_endpoint_state",
+            "1 for the endpoint's current state, 0 for the others.",
             &["upstream", "endpoint", "state"],
         )?;
-        let upstream_in_flight = IntGaugeVec::new(
-            Opts::new(
-                "h2gate_upstream_in_flight",
-                "Calls in flight to the endpoint, across all workers.",
-            ),
+        let upstream_in_flight = gauge_vec(
+            r,
+            "h2gate_upstream_in_flight",
+            "Calls in flight to the endpoint, across all workers.",
             &["upstream", "endpoint"],
         )?;
-        let call_durations = HistogramVec::new(
-            HistogramOpts::new(
-                "h2gate_upstream_call_duration_seconds",
-                "Duration of each attempt of an upstream call, until its end.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
+        let call_durations = histogram_vec(
+            r,
+            "h2gate_upstream_call_duration_seconds",
+            "Duration of each attempt of an upstream call, until its end.",
             &["upstream", "endpoint", "rpc_grpc_status_code"],
         )?;
-        let access_log_dropped = IntCounter::new(
+        let access_log_dropped = counter(
+            r,
             "h2gate_access_log_dropped_total",
             "Access-log lines dropped because stdout could not keep up.",
         )?;
-        let trace_spans_dropped = IntCounter::new(
+        let trace_spans_dropped = counter(
+            r,
             "h2gate_trace_spans_dropped_total",
             "Spans dropped because the OTLP export queue was full.",
         )?;
-        let build_info = IntGaugeVec::new(
-            Opts::new("h2gate_build_info", "The running build; always 1."),
+        let build_info = gauge_vec(
+            r,
+            "h2gate_build_info",
+            "The running build; always 1.",
             &["version"],
         )?;
         build_info
@@ -157,19 +157,6 @@ impl Metrics {
         for version in ["1.1", "2"] {
             connections.with_label_values(&[version]);
         }
-        registry.register(Box::new(request_duration.clone()))?;
-        registry.register(Box::new(active_requests.clone()))?;
-        registry.register(Box::new(connections.clone()))?;
-        registry.register(Box::new(tls_handshake_failures.clone()))?;
-        registry.register(Box::new(rejected.clone()))?;
-        registry.register(Box::new(stream_messages.clone()))?;
-        registry.register(Box::new(config_reloads.clone()))?;
-        registry.register(Box::new(endpoint_state.clone()))?;
-        registry.register(Box::new(upstream_in_flight.clone()))?;
-        registry.register(Box::new(call_durations.clone()))?;
-        registry.register(Box::new(access_log_dropped.clone()))?;
-        registry.register(Box::new(trace_spans_dropped.clone()))?;
-        registry.register(Box::new(build_info))?;
         Ok(Arc::new(Self {
             registry,
             request_duration,
@@ -258,6 +245,48 @@ impl Metrics {
         }
         String::from_utf8(text).unwrap_or_default()
     }
+}
+
+/// `metric`, registered in `registry`.
+fn registered<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> Result<M, MetricsError> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, MetricsError> {
+    registered(registry, IntCounter::new(name, help)?)
+}
+
+fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, MetricsError> {
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+}
+
+fn gauge_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntGaugeVec, MetricsError> {
+    registered(registry, IntGaugeVec::new(Opts::new(name, help), labels)?)
+}
+
+/// With OpenTelemetry's duration buckets.
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<HistogramVec, MetricsError> {
+    let opts = HistogramOpts::new(name, help).buckets(DURATION_BUCKETS.to_vec());
+    registered(registry, HistogramVec::new(opts, labels)?)
 }
 
 /// The listener's metrics, resolved once.
