@@ -13,7 +13,7 @@ use http::request::Parts;
 use super::Gateway;
 use super::request_body::read_body;
 use crate::errors::GatewayError;
-use crate::listener::{ClientConnection, HeldUntilSent, StreamReservation};
+use crate::listener::{HeldUntilSent, StreamReservation};
 use crate::observe::Exchange;
 use crate::routing::{CallKind, Lookup, Route, RouteMatch};
 use crate::streaming::{self, Framing};
@@ -57,7 +57,7 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>)
 /// Reserves a streaming call's share of its connection's buffer, or sheds the call: a client
 /// holding many streams it does not read would otherwise pin that much per stream.
 fn reserve_stream(parts: &Parts) -> Result<Option<StreamReservation>, GatewayError> {
-    let Some(client) = parts.extensions.get::<Arc<ClientConnection>>() else {
+    let Some(client) = Exchange::connection_of(&parts.extensions) else {
         return Ok(None);
     };
     client
@@ -87,7 +87,7 @@ impl Gateway {
         body: Body,
         exchange: Option<&Arc<Exchange>>,
     ) -> Result<Response, GatewayError> {
-        if let Some(client) = parts.extensions.get::<Arc<ClientConnection>>() {
+        if let Some(client) = Exchange::connection_of(&parts.extensions) {
             client
                 .buffer()
                 .admit()
@@ -234,10 +234,7 @@ impl Gateway {
             Ok(None) => upstream.timeout,
             Err(err) => return Err(GatewayError::invalid_argument(err.to_string())),
         };
-        let peer_ip = parts
-            .extensions
-            .get::<Arc<ClientConnection>>()
-            .map(|client| client.peer_ip());
+        let peer_ip = Exchange::connection_of(&parts.extensions).map(|client| client.peer_ip());
         let call = CallSetup {
             upstream: upstream.balancer.clone(),
             grpc_path: route.grpc_path.clone(),
@@ -250,7 +247,7 @@ impl Gateway {
             ),
             deadline,
             idle_timeout: upstream.stream_idle_timeout,
-            client: parts.extensions.get::<Arc<ClientConnection>>().cloned(),
+            client: Exchange::connection_of(&parts.extensions).cloned(),
         };
         Ok((call, permit))
     }

@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 
 use crate::errors::GatewayError;
 use crate::listener::ClientConnection;
+use crate::observe::Exchange;
 
 /// A body read whole; its bytes stay charged to the connection until it is dropped.
 pub struct HeldBody {
@@ -57,7 +58,7 @@ pub async fn read_body(
     let mut held = HeldBody {
         bytes: Bytes::new(),
         charged: 0,
-        client: parts.extensions.get::<Arc<ClientConnection>>().cloned(),
+        client: Exchange::connection_of(&parts.extensions).cloned(),
     };
     let reading = collect(body, limit, &mut held);
     match tokio::time::timeout(timeout, reading).await {

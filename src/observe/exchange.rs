@@ -7,17 +7,17 @@
 //! who served it is done: the response body once sent, a stream once it ended, a WebSocket
 //! bridge once closed. So a stream's duration and counts cover the whole stream.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use http::{HeaderValue, Method, StatusCode};
+use http::{Extensions, HeaderValue, Method, StatusCode};
 use tonic::Code;
 
 use super::record::Recorder;
 use super::traces::{CallNames, RequestTrace};
 use crate::errors::{GatewayError, Rejection};
+use crate::listener::ClientConnection;
 use crate::routing::Route;
 use crate::upstream::AttemptTracer;
 
@@ -27,19 +27,15 @@ pub struct Exchange {
     pub arrived: Arrival,
     /// Its place in a trace, when tracing is on.
     pub trace: Option<RequestTrace>,
-    route: OnceLock<Arc<Route>>,
+    /// What the handler learned (one uncontended lock per fact: cheaper than a `OnceLock`
+    /// each, and the facts are read together when the exchange is recorded).
+    learned: Mutex<Learned>,
     /// The response's HTTP status, 0 until its head has gone out.
     status: AtomicU16,
-    /// The `x-request-id` the response carries.
-    request_id: OnceLock<HeaderValue>,
     /// The call's gRPC status code, `NO_CODE` until a call has ended.
     grpc_code: AtomicU8,
     /// `Rejection` as its index in `Rejection::ALL` plus one, 0 for none.
     rejection: AtomicU8,
-    /// The upstream the call was for.
-    upstream: OnceLock<Arc<str>>,
-    /// The endpoint the call was last sent to, and how many times it was sent.
-    sent: OnceLock<Sent>,
     /// Body bytes read from the client, and sent to it.
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -55,9 +51,28 @@ pub struct Arrival {
     pub method: Method,
     /// The path without its query (kept only for the access log).
     pub path: Option<Box<str>>,
-    pub client: Option<SocketAddr>,
+    /// The connection it came on (none where no listener serves it: unit tests).
+    pub connection: Option<Arc<ClientConnection>>,
     /// The built-in endpoint (`/healthz`, ...) it is for, if any.
     pub builtin: Option<&'static str>,
+}
+
+/// What the gateway learned while serving the request.
+#[derive(Default)]
+pub struct Learned {
+    pub route: Option<Arc<Route>>,
+    /// The upstream the call was for.
+    pub upstream: Option<Arc<str>>,
+    /// The endpoint the call was last sent to, and how many times it was sent.
+    pub sent: Option<Sent>,
+    /// The `x-request-id` the response carries.
+    pub request_id: Option<HeaderValue>,
+}
+
+impl Learned {
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_ref().and_then(|id| id.to_str().ok())
+    }
 }
 
 /// Where a call was sent.
@@ -79,13 +94,10 @@ impl Exchange {
             recorder,
             arrived,
             trace,
-            route: OnceLock::new(),
+            learned: Mutex::new(Learned::default()),
             status: AtomicU16::new(0),
-            request_id: OnceLock::new(),
             grpc_code: AtomicU8::new(NO_CODE),
             rejection: AtomicU8::new(0),
-            upstream: OnceLock::new(),
-            sent: OnceLock::new(),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             messages_in: AtomicU64::new(0),
@@ -93,27 +105,30 @@ impl Exchange {
         })
     }
 
-    pub fn set_route(&self, route: &Arc<Route>) {
-        let _ = self.route.set(Arc::clone(route));
+    /// The connection of the request whose extensions these are.
+    pub fn connection_of(extensions: &Extensions) -> Option<&Arc<ClientConnection>> {
+        let exchange = extensions.get::<Arc<Self>>()?;
+        exchange.arrived.connection.as_ref()
     }
 
-    pub fn route(&self) -> Option<&Arc<Route>> {
-        self.route.get()
+    /// What was learned so far.
+    pub fn learned(&self) -> MutexGuard<'_, Learned> {
+        self.learned.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set_route(&self, route: &Arc<Route>) {
+        self.learned().route = Some(Arc::clone(route));
     }
 
     pub(super) fn set_response(&self, status: StatusCode, request_id: Option<&HeaderValue>) {
         self.status.store(status.as_u16(), Ordering::Relaxed);
         if let Some(id) = request_id {
-            let _ = self.request_id.set(id.clone());
+            self.learned().request_id = Some(id.clone());
         }
     }
 
     pub fn status(&self) -> Option<StatusCode> {
         StatusCode::from_u16(self.status.load(Ordering::Relaxed)).ok()
-    }
-
-    pub fn request_id(&self) -> Option<&str> {
-        self.request_id.get().and_then(|id| id.to_str().ok())
     }
 
     /// The call (or the stream) ended with `code`.
@@ -140,29 +155,28 @@ impl Exchange {
     /// children of the request's span, named after its route's method.
     pub fn attempt_tracer(&self) -> Option<Arc<dyn AttemptTracer>> {
         let trace = self.trace.as_ref()?;
-        let route = self.route()?;
-        Some(trace.attempts(CallNames {
-            rpc_service: route.names.rpc_service.to_string(),
-            rpc_method: route.names.rpc_method.to_string(),
-            upstream: self.upstream().map(|u| u.to_string()).unwrap_or_default(),
-        }))
+        let learned = self.learned();
+        let route = learned.route.as_ref()?;
+        Some(
+            trace.attempts(CallNames {
+                rpc_service: route.names.rpc_service.to_string(),
+                rpc_method: route.names.rpc_method.to_string(),
+                upstream: learned
+                    .upstream
+                    .as_deref()
+                    .map(str::to_owned)
+                    .unwrap_or_default(),
+            }),
+        )
     }
 
     pub fn set_upstream(&self, name: &Arc<str>) {
-        let _ = self.upstream.set(Arc::clone(name));
-    }
-
-    pub fn upstream(&self) -> Option<&Arc<str>> {
-        self.upstream.get()
+        self.learned().upstream = Some(Arc::clone(name));
     }
 
     /// The call went out `attempts` times, last to `endpoint`.
     pub fn set_sent(&self, endpoint: Option<Arc<str>>, attempts: u32) {
-        let _ = self.sent.set(Sent { endpoint, attempts });
-    }
-
-    pub fn sent(&self) -> Option<&Sent> {
-        self.sent.get()
+        self.learned().sent = Some(Sent { endpoint, attempts });
     }
 
     pub(super) fn add_bytes_in(&self, bytes: usize) {
@@ -234,7 +248,7 @@ mod tests {
             time: SystemTime::now(),
             method: Method::GET,
             path: None,
-            client: None,
+            connection: None,
             builtin: None,
         }
     }

@@ -73,27 +73,25 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let layer = &self.layer;
-        let path = request.uri().path();
+        let (mut parts, body) = request.into_parts();
+        let path = parts.uri.path();
         let logs = layer.recorder.logs();
         let arrived = Arrival {
             started: Instant::now(),
             time: SystemTime::now(),
-            method: request.method().clone(),
+            method: parts.method.clone(),
             path: logs.then(|| path.into()),
-            client: request
-                .extensions()
-                .get::<Arc<ClientConnection>>()
-                .filter(|_| logs)
-                .map(|client| client.peer()),
+            // The exchange carries the connection from here on (one extension fewer per
+            // request: four outgrow the extension map's first allocation).
+            connection: parts.extensions.remove::<Arc<ClientConnection>>(),
             builtin: layer.builtin.iter().find(|known| **known == path).copied(),
         };
         let trace = layer
             .recorder
             .tracer()
-            .map(|tracer| RequestTrace::begin(tracer, request.headers()));
+            .map(|tracer| RequestTrace::begin(tracer, &parts.headers));
         layer.recorder.metrics().active_requests.inc();
         let exchange = Exchange::new(Some(layer.recorder.clone()), arrived, trace);
-        let (mut parts, body) = request.into_parts();
         parts.extensions.insert(Arc::clone(&exchange));
         let body = CountedBody {
             inner: body,
@@ -103,7 +101,9 @@ where
         ObservedFuture {
             inner: self.inner.call(Request::from_parts(parts, body)),
             exchange,
-            request_id: layer.request_id.clone(),
+            // Only the access log and traces show it.
+            request_id: (logs || layer.recorder.tracer().is_some())
+                .then(|| layer.request_id.clone()),
         }
     }
 }
@@ -113,7 +113,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         exchange: Arc<Exchange>,
-        request_id: HeaderName,
+        // The header the request id travels in, when it is recorded.
+        request_id: Option<HeaderName>,
     }
 }
 
@@ -129,7 +130,10 @@ where
         // An error closes the connection (axum's services never fail): the exchange goes,
         // and is recorded, without a status.
         Poll::Ready(result.map(|response| {
-            let request_id = response.headers().get(&*this.request_id);
+            let request_id = this
+                .request_id
+                .as_ref()
+                .and_then(|name| response.headers().get(name));
             this.exchange.set_response(response.status(), request_id);
             response.map(|body| CountedBody {
                 inner: body,

@@ -7,7 +7,7 @@ use tonic::Code;
 
 use super::access_log::AccessLog;
 use super::duration_cache::{self, Labels};
-use super::exchange::Exchange;
+use super::exchange::{Exchange, Learned};
 use super::metrics::Metrics;
 use super::traces::{ServerSpan, Tracer, Value};
 use crate::errors::code_number;
@@ -62,7 +62,9 @@ impl Recorder {
         if messages_in > 0 || messages_out > 0 {
             metrics.streamed(messages_in, messages_out);
         }
-        let (http_route, rpc_service, rpc_method) = match exchange.route() {
+        let learned = exchange.learned();
+        let route = learned.route.as_ref();
+        let (http_route, rpc_service, rpc_method) = match route {
             Some(route) => (
                 &*route.names.http_route,
                 &*route.names.rpc_service,
@@ -74,7 +76,7 @@ impl Recorder {
         let grpc = exchange.grpc_code();
         let method = method_label(&exchange.arrived.method);
         let labels = Labels {
-            route: exchange.route(),
+            route,
             unrouted: exchange.arrived.builtin.unwrap_or(UNMATCHED),
             method,
             status: status.map_or(0, |s| s.as_u16()),
@@ -88,20 +90,25 @@ impl Recorder {
             rpc_method,
             grpc.map_or("", |code| code_number(Code::from(i32::from(code)))),
         ];
-        let seconds = exchange.arrived.started.elapsed().as_secs_f64();
-        duration_cache::observe(&metrics.request_duration, &labels, values, seconds);
+        let took = exchange.arrived.started.elapsed();
+        duration_cache::observe(
+            &metrics.request_duration,
+            &labels,
+            values,
+            took.as_secs_f64(),
+        );
         if let Some(log) = &self.0.access_log {
-            log.write(exchange);
+            log.write(exchange, &learned, took);
         }
         if let Some(trace) = &exchange.trace {
-            trace.finish(|| server_span(exchange, http_route));
+            trace.finish(|| server_span(exchange, &learned, http_route));
         }
     }
 }
 
 /// The request's span: named `METHOD route` (the semantic conventions' HTTP server span), an
 /// error when the gateway answered 5xx.
-fn server_span(exchange: &Exchange, http_route: &str) -> ServerSpan {
+fn server_span(exchange: &Exchange, learned: &Learned, http_route: &str) -> ServerSpan {
     let arrived = &exchange.arrived;
     let method = arrived.method.as_str();
     let mut attributes: Vec<(&'static str, Value)> = vec![
@@ -118,7 +125,7 @@ fn server_span(exchange: &Exchange, http_route: &str) -> ServerSpan {
     if let Some(path) = &arrived.path {
         attributes.push(("url.path", (&**path).into()));
     }
-    if let Some(route) = exchange.route() {
+    if let Some(route) = &learned.route {
         attributes.push(("rpc.system", "grpc".into()));
         attributes.push(("rpc.service", (&*route.names.rpc_service).into()));
         attributes.push(("rpc.method", (&*route.names.rpc_method).into()));
@@ -126,7 +133,7 @@ fn server_span(exchange: &Exchange, http_route: &str) -> ServerSpan {
     if let Some(code) = exchange.grpc_code() {
         attributes.push(("rpc.grpc.status_code", i64::from(code).into()));
     }
-    if let Some(id) = exchange.request_id() {
+    if let Some(id) = learned.request_id() {
         attributes.push(("h2gate.request_id", id.into()));
     }
     ServerSpan {

@@ -63,13 +63,17 @@ pub struct Channel {
 pub struct InFlight {
     endpoint: Arc<Endpoint>,
     connection: Option<Arc<LiveState>>,
-    /// When the call picked the endpoint; taken at the response head (the latency sample).
-    picked_at: Option<Instant>,
-    started: Instant,
+    /// When the call picked the endpoint: the start of the latency sample and of the call's
+    /// duration.
+    picked_at: Instant,
+    /// Whether the latency sample was taken (at the response head).
+    sampled: bool,
     /// Whether the end was recorded (a stream's end may be reported more than once).
     ended: AtomicBool,
     /// The attempt's trace span, when the call is traced; ended with the attempt.
     span: std::sync::Mutex<Option<Box<dyn AttemptSpan>>>,
+    /// Whether a span was attached (the lock is not taken for calls that are not traced).
+    traced: bool,
 }
 
 impl std::fmt::Debug for InFlight {
@@ -83,11 +87,12 @@ impl std::fmt::Debug for InFlight {
 impl InFlight {
     /// The backend's response head arrived: a latency sample for the `latency` balancer.
     pub fn head_arrived(&mut self) {
-        if let Some(picked_at) = self.picked_at.take() {
+        if !self.sampled {
+            self.sampled = true;
             let now = Instant::now();
             self.endpoint
                 .latency
-                .observe(now.saturating_duration_since(picked_at), now);
+                .observe(now.saturating_duration_since(self.picked_at), now);
         }
     }
 
@@ -95,9 +100,13 @@ impl InFlight {
     /// Ends `span` with the attempt.
     pub fn attach_span(&mut self, span: Box<dyn AttemptSpan>) {
         *self.span.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(span);
+        self.traced = true;
     }
 
     fn end_span(&self, code: Code) {
+        if !self.traced {
+            return;
+        }
         let span = self
             .span
             .lock()
@@ -114,7 +123,7 @@ impl InFlight {
         // The health checker's own calls are not the users'.
         if !self.ended.swap(true, Ordering::Relaxed) && self.endpoint.reports {
             let durations = &self.endpoint.shared.call_durations;
-            durations.observe(code, self.started.elapsed());
+            durations.observe(code, self.picked_at.elapsed());
         }
     }
 }
@@ -124,7 +133,7 @@ impl Drop for InFlight {
         // A call that was sent and is dropped before its end: the client went away.
         if !*self.ended.get_mut() && self.connection.is_some() && self.endpoint.reports {
             let durations = &self.endpoint.shared.call_durations;
-            durations.observe(Code::Cancelled, self.started.elapsed());
+            durations.observe(Code::Cancelled, self.picked_at.elapsed());
         }
         self.end_span(Code::Cancelled);
         self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -210,10 +219,11 @@ impl Endpoint {
         let mut in_flight = InFlight {
             endpoint: Arc::clone(self),
             connection: None,
-            picked_at: Some(Instant::now()),
-            started: Instant::now(),
+            picked_at: Instant::now(),
+            sampled: false,
             ended: AtomicBool::new(false),
             span: std::sync::Mutex::new(None),
+            traced: false,
         };
         for _ in 0..2 {
             if let Some(connection) = in_flight.connection.take() {

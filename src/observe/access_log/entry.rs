@@ -5,13 +5,14 @@
 use std::cell::RefCell;
 use std::fmt::{self, Display};
 use std::io::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::super::exchange::Exchange;
+use super::super::exchange::{Exchange, Learned};
 use super::super::traces::hex;
 
 /// One line's fields, borrowed from the exchange.
@@ -23,7 +24,7 @@ pub struct Entry<'a> {
     /// The trace the request belongs to, when tracing is on.
     trace_id: Option<String>,
     #[serde(serialize_with = "display_opt")]
-    client: Option<std::net::SocketAddr>,
+    client: Option<SocketAddr>,
     method: &'a str,
     path: Option<&'a str>,
     route: Option<&'a str>,
@@ -42,22 +43,26 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    pub fn of(exchange: &'a Exchange) -> Self {
+    /// The line of `exchange`, which `took` from its arrival to its end.
+    pub fn of(exchange: &'a Exchange, learned: &'a Learned, took: Duration) -> Self {
         let arrived = &exchange.arrived;
-        let route = exchange.route();
+        let route = learned.route.as_ref();
         let (bytes_in, bytes_out) = exchange.bytes();
         let (messages_in, messages_out) = exchange.messages();
-        let sent = exchange.sent();
+        let sent = learned.sent.as_ref();
         Entry {
             time: Rfc3339Time(arrived.time),
-            request_id: exchange.request_id(),
+            request_id: learned.request_id(),
             trace_id: exchange.trace.as_ref().map(|trace| hex(&trace.trace_id)),
-            client: arrived.client,
+            client: arrived
+                .connection
+                .as_ref()
+                .map(|connection| connection.peer()),
             method: arrived.method.as_str(),
             path: arrived.path.as_deref(),
             route: route.map(|r| &*r.names.http_route).or(arrived.builtin),
             grpc_method: route.map(|r| GrpcMethod(&r.names.rpc_service, &r.names.rpc_method)),
-            upstream: exchange.upstream().map(|u| &**u),
+            upstream: learned.upstream.as_deref(),
             endpoint: sent.and_then(|s| s.endpoint.as_deref()),
             attempts: sent.map(|s| s.attempts),
             status: exchange.status().map(|s| s.as_u16()),
@@ -66,7 +71,7 @@ impl<'a> Entry<'a> {
             bytes_out,
             messages_in,
             messages_out,
-            duration_ms: Millis(arrived.started.elapsed().as_micros()),
+            duration_ms: Millis(took.as_micros()),
         }
     }
 
@@ -80,68 +85,92 @@ impl<'a> Entry<'a> {
     /// Appends the line, newline included, as logfmt pairs. Text and numbers are copied in
     /// directly (the formatting machinery costs more than the line).
     pub fn write_logfmt(&self, out: &mut Vec<u8>) {
-        let mut line = Logfmt { out, first: true };
-        line.key("time");
-        self.time.write_to(line.out);
-        line.text("request_id", self.request_id);
-        line.text("trace_id", self.trace_id.as_deref());
+        out.extend_from_slice(b"time=");
+        self.time.write_to(out);
+        let mut line = Logfmt { out };
+        line.text(" request_id=", self.request_id);
+        // Hex digits, and a method token (RFC 9110 tchar): never quoted.
+        line.plain(" trace_id=", self.trace_id.as_deref());
         if let Some(client) = self.client {
-            line.display("client", &client);
+            line.out.extend_from_slice(b" client=");
+            write_address(line.out, client);
         }
-        line.text("method", Some(self.method));
-        line.text("path", self.path);
-        line.text("route", self.route);
+        line.plain(" method=", Some(self.method));
+        line.text(" path=", self.path);
+        line.text(" route=", self.route);
         if let Some(GrpcMethod(service, method)) = self.grpc_method {
-            line.key("grpc_method");
-            line.out.extend_from_slice(service.as_bytes());
+            // Protobuf identifiers: never quoted.
+            line.plain(" grpc_method=", Some(service));
             line.out.push(b'/');
             line.out.extend_from_slice(method.as_bytes());
         }
-        line.text("upstream", self.upstream);
-        line.text("endpoint", self.endpoint);
-        line.number("attempts", self.attempts.map(u64::from));
-        line.number("status", self.status.map(u64::from));
-        line.number("grpc_status", self.grpc_status.map(u64::from));
-        line.number("bytes_in", Some(self.bytes_in));
-        line.number("bytes_out", Some(self.bytes_out));
+        line.text(" upstream=", self.upstream);
+        line.text(" endpoint=", self.endpoint);
+        line.number(" attempts=", self.attempts.map(u64::from));
+        line.number(" status=", self.status.map(u64::from));
+        line.number(" grpc_status=", self.grpc_status.map(u64::from));
+        line.number(" bytes_in=", Some(self.bytes_in));
+        line.number(" bytes_out=", Some(self.bytes_out));
         if self.messages_in > 0 || self.messages_out > 0 {
-            line.number("messages_in", Some(self.messages_in));
-            line.number("messages_out", Some(self.messages_out));
+            line.number(" messages_in=", Some(self.messages_in));
+            line.number(" messages_out=", Some(self.messages_out));
         }
-        line.key("duration_ms");
+        line.out.extend_from_slice(b" duration_ms=");
         self.duration_ms.write_to(line.out);
         line.out.push(b'\n');
     }
 }
 
-/// logfmt pairs appended to a line.
+/// logfmt pairs appended to a line; each key comes with its leading space and `=`
+/// (` route=`), so a pair is two copies.
 struct Logfmt<'a> {
     out: &'a mut Vec<u8>,
-    first: bool,
 }
 
-impl Logfmt<'_> {
-    /// ` key=`
-    fn key(&mut self, key: &str) {
-        if !self.first {
-            self.out.push(b' ');
-        }
-        self.first = false;
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.push(b'=');
-    }
+/// Whether `byte` makes a logfmt value quoted: space, `"`, `=` and control characters.
+const fn quoted(byte: u8) -> bool {
+    byte <= 0x20 || byte == 0x7f || byte == b'"' || byte == b'='
+}
 
-    /// `key=value`, JSON-quoted if the value is empty or holds a space, a quote, `=` or a
-    /// control character; nothing if absent.
+/// Whether `value` holds a `quoted` byte: eight bytes at a time (a line's text is mostly
+/// ids and paths, and a byte at a time cost more than copying them).
+fn needs_quotes(value: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Whether a byte of `word` is below `n` (exact for `n` up to 0x80).
+    const fn any_below(word: u64, n: u8) -> bool {
+        word.wrapping_sub(ONES * n as u64) & !word & HIGHS != 0
+    }
+    const fn any_equal(word: u64, byte: u8) -> bool {
+        any_below(word ^ (ONES * byte as u64), 1)
+    }
+    let mut words = value.chunks_exact(8);
+    for chunk in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(bytes);
+        if any_below(word, 0x21)
+            || any_equal(word, b'"')
+            || any_equal(word, b'=')
+            || any_equal(word, 0x7f)
+        {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|b| quoted(*b))
+}
+
+// Inlined, so that each key is a copy of known length.
+impl Logfmt<'_> {
+    /// `key=value`, JSON-quoted if the value is empty or holds a `quoted` byte; nothing if
+    /// absent.
+    #[inline(always)]
     fn text(&mut self, key: &str, value: Option<&str>) {
         let Some(value) = value else {
             return;
         };
-        self.key(key);
-        let plain = !value.is_empty()
-            && !value
-                .bytes()
-                .any(|b| matches!(b, b' ' | b'"' | b'=') || b.is_ascii_control());
+        let plain = !value.is_empty() && !needs_quotes(value.as_bytes());
+        self.out.extend_from_slice(key.as_bytes());
         if plain {
             self.out.extend_from_slice(value.as_bytes());
         } else {
@@ -149,18 +178,42 @@ impl Logfmt<'_> {
         }
     }
 
+    /// `key=value` for a value that never needs quoting; nothing if absent.
+    #[inline(always)]
+    fn plain(&mut self, key: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.extend_from_slice(value.as_bytes());
+        }
+    }
+
+    #[inline(always)]
     fn number(&mut self, key: &str, value: Option<u64>) {
         if let Some(value) = value {
-            self.key(key);
+            self.out.extend_from_slice(key.as_bytes());
             self.out
                 .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
         }
     }
+}
 
-    /// A value that is never quoted (an address).
-    fn display(&mut self, key: &str, value: &dyn Display) {
-        self.key(key);
-        let _ = write!(self.out, "{value}");
+/// `a.b.c.d:port` written digit by digit (an IPv6 address through `Display`, `[…]:port`).
+fn write_address(out: &mut Vec<u8>, address: SocketAddr) {
+    match address {
+        SocketAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(octet).as_bytes());
+            }
+            out.push(b':');
+            out.extend_from_slice(digits.format(v4.port()).as_bytes());
+        }
+        SocketAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 
@@ -282,23 +335,51 @@ mod tests {
     }
 
     #[test]
+    fn the_word_scan_finds_what_the_byte_table_finds() {
+        let by_byte = |value: &[u8]| value.iter().any(|b| quoted(*b));
+        // Every byte value at every position of a word, among plain neighbours.
+        for byte in 0..=255u8 {
+            for at in 0..17 {
+                let mut value = b"abcdefghijklmnopq".to_vec();
+                value[at] = byte;
+                assert_eq!(needs_quotes(&value), by_byte(&value), "{byte:#x} at {at}");
+            }
+        }
+        // Neighbours that borrow across bytes (high bytes, just above the bounds).
+        for a in [0x21u8, 0x22, 0x3c, 0x3e, 0x7e, 0x80, 0xa0, 0xff] {
+            for b in [0x00u8, 0x20, 0x21, 0x7f, 0x80, 0xff] {
+                let value = [a, b, a, a, b, a, a, a, b];
+                assert_eq!(needs_quotes(&value), by_byte(&value), "{a:#x} {b:#x}");
+            }
+        }
+    }
+
+    #[test]
     fn logfmt_quotes_what_needs_it() {
         let mut out = Vec::new();
-        let mut line = Logfmt {
-            out: &mut out,
-            first: true,
-        };
-        line.text("route", Some("/v1/{name=shelves/*}"));
-        line.text("id", Some("a b"));
-        line.text("absent", None);
-        line.number("n", Some(7));
-        line.key("ms");
+        let mut line = Logfmt { out: &mut out };
+        line.text("route=", Some("/v1/{name=shelves/*}"));
+        line.text(" id=", Some("a b"));
+        line.text(" tab=", Some("a\tb"));
+        line.text(" empty=", Some(""));
+        line.text(" absent=", None);
+        line.text(" plain=", Some("/v1/users/42"));
+        line.number(" n=", Some(7));
+        line.out.extend_from_slice(b" ms=");
         Millis(3_973).write_to(line.out);
-        line.key("ms");
+        line.out.extend_from_slice(b" ms=");
         Millis(12).write_to(line.out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            r#"route="/v1/{name=shelves/*}" id="a b" n=7 ms=3.973 ms=0.012"#
+            r#"route="/v1/{name=shelves/*}" id="a b" tab="a\tb" empty="" plain=/v1/users/42 n=7 ms=3.973 ms=0.012"#
+        );
+        let mut out = Vec::new();
+        write_address(&mut out, "10.0.255.7:54321".parse().unwrap());
+        out.push(b' ');
+        write_address(&mut out, "[::1]:8443".parse().unwrap());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "10.0.255.7:54321 [::1]:8443"
         );
         let time = UNIX_EPOCH + std::time::Duration::from_micros(1_764_509_673_000_042);
         let mut out = Vec::new();

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 
-use super::exchange::Exchange;
+use super::exchange::{Exchange, Learned};
 use crate::config::AccessLogFormat;
 use entry::Entry;
 
@@ -115,13 +115,35 @@ impl AccessLog {
         self.dropped.clone()
     }
 
-    pub fn write(&self, exchange: &Exchange) {
-        let entry = Entry::of(exchange);
-        // Batched only on a worker's own single-threaded runtime, whose flusher runs on the
-        // same thread; anywhere else a line goes out alone.
-        let batching = Handle::try_current()
-            .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::CurrentThread);
-        if !batching {
+    /// Writes the line of `exchange`, which `took` from its arrival to its end.
+    pub fn write(&self, exchange: &Exchange, learned: &Learned, took: Duration) {
+        let entry = Entry::of(exchange, learned, took);
+        let batched = BATCH.with(|batch| {
+            let Ok(mut batch) = batch.try_borrow_mut() else {
+                return false;
+            };
+            let batch = match &mut *batch {
+                Some(batch) => batch,
+                // Batched only on a worker's own single-threaded runtime, whose flusher runs
+                // on the same thread; anywhere else a line goes out alone.
+                None if on_a_worker() => batch.insert({
+                    tokio::spawn(flush_every(FLUSH_EVERY));
+                    Batch {
+                        lines: Vec::with_capacity(BATCH_BYTES + 1024),
+                        count: 0,
+                        log: self.clone(),
+                    }
+                }),
+                None => return false,
+            };
+            self.format(&entry, &mut batch.lines);
+            batch.count += 1;
+            if batch.lines.len() >= BATCH_BYTES {
+                batch.send();
+            }
+            true
+        });
+        if !batched {
             let mut alone = Batch {
                 lines: Vec::with_capacity(512),
                 count: 1,
@@ -129,26 +151,7 @@ impl AccessLog {
             };
             self.format(&entry, &mut alone.lines);
             alone.send();
-            return;
         }
-        BATCH.with(|batch| {
-            let Ok(mut batch) = batch.try_borrow_mut() else {
-                return;
-            };
-            let batch = batch.get_or_insert_with(|| {
-                tokio::spawn(flush_every(FLUSH_EVERY));
-                Batch {
-                    lines: Vec::with_capacity(BATCH_BYTES + 1024),
-                    count: 0,
-                    log: self.clone(),
-                }
-            });
-            self.format(&entry, &mut batch.lines);
-            batch.count += 1;
-            if batch.lines.len() >= BATCH_BYTES {
-                batch.send();
-            }
-        });
     }
 
     fn format(&self, entry: &Entry<'_>, out: &mut Vec<u8>) {
@@ -158,6 +161,12 @@ impl AccessLog {
             entry.write_logfmt(out);
         }
     }
+}
+
+/// Whether this thread runs a worker's single-threaded runtime.
+fn on_a_worker() -> bool {
+    Handle::try_current()
+        .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::CurrentThread)
 }
 
 /// Hands this thread's batch over every `period`, so that lines do not wait for a full
