@@ -171,10 +171,30 @@ pub fn copy_to_response(metadata: &MetadataMap, trailers: bool, out: &mut Header
         if is_reserved(name.as_str()) {
             continue;
         }
-        if let Ok(name) = HeaderName::try_from(format!("{prefix}{}", name.as_str())) {
+        if let Some(name) = prefixed(prefix, name) {
             out.append(name, value.clone());
         }
     }
+}
+
+/// `prefix` + `name`, joined on the stack when short (every response carries some metadata:
+/// formatting a `String` per header cost more than the rest of copying it).
+fn prefixed(prefix: &str, name: &HeaderName) -> Option<HeaderName> {
+    let (prefix, name) = (prefix.as_bytes(), name.as_str().as_bytes());
+    let len = prefix.len() + name.len();
+    let mut short = [0u8; 64];
+    let mut long = Vec::new();
+    let joined = match short.get_mut(..len) {
+        Some(joined) => joined,
+        None => {
+            long.resize(len, 0);
+            long.as_mut_slice()
+        }
+    };
+    let (head, tail) = joined.split_at_mut(prefix.len());
+    head.copy_from_slice(prefix);
+    tail.copy_from_slice(name);
+    HeaderName::from_bytes(joined).ok()
 }
 
 #[cfg(test)]
@@ -191,6 +211,24 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn response_metadata_keeps_its_name_behind_the_prefix() {
+        let long = format!("x-{}", "n".repeat(80));
+        let metadata = MetadataMap::from_headers(headers(&[
+            ("x-user", "ada"),
+            (long.as_str(), "long"),
+            ("grpc-status", "0"),
+        ]));
+        let mut out = HeaderMap::new();
+        copy_to_response(&metadata, false, &mut out);
+        copy_to_response(&metadata, true, &mut out);
+        assert_eq!(out.len(), 4);
+        assert_eq!(out["grpc-metadata-x-user"], "ada");
+        assert_eq!(out["grpc-trailer-x-user"], "ada");
+        assert_eq!(out[format!("grpc-metadata-{long}").as_str()], "long");
+        assert_eq!(out[format!("grpc-trailer-{long}").as_str()], "long");
     }
 
     #[test]
