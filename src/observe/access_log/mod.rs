@@ -10,19 +10,19 @@
 //! dropped and their lines counted (`h2gate_access_log_dropped_total`).
 
 mod entry;
+mod writer;
 
 use std::cell::RefCell;
-use std::io::{BufWriter, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 
 use super::exchange::{Exchange, Learned};
 use crate::config::AccessLogFormat;
 use entry::Entry;
+use writer::{Writer, WriterGuard};
 
 /// Batches waiting for the writer thread before new ones are dropped.
 const QUEUED_BATCHES: usize = 1024;
@@ -30,13 +30,11 @@ const QUEUED_BATCHES: usize = 1024;
 const BATCH_BYTES: usize = 32 * 1024;
 /// ...or this long after its last hand-over, whichever comes first.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
-/// The writer thread's buffer: one write to stdout for many batches.
-const WRITE_BUFFER: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct AccessLog {
     json: bool,
-    writer: NonBlocking,
+    writer: Writer,
     dropped: DroppedLines,
 }
 
@@ -51,7 +49,7 @@ impl DroppedLines {
 }
 
 /// Keeps the writer thread running; dropping it writes out what is queued and stops it.
-pub struct AccessLogGuard(#[allow(dead_code)] WorkerGuard);
+pub struct AccessLogGuard(#[allow(dead_code)] WriterGuard);
 
 thread_local! {
     /// This worker's lines not yet handed to the writer thread.
@@ -65,18 +63,17 @@ struct Batch {
 }
 
 impl Batch {
-    /// Hands the lines to the writer thread (lossy: a full queue drops them, counted).
+    /// Hands the lines to the writer thread (a full queue drops them, counted).
     fn send(&mut self) {
         if self.lines.is_empty() {
             return;
         }
-        let errors: ErrorCounter = self.log.writer.error_counter();
-        let before = errors.dropped_lines();
-        let _ = self.log.writer.clone().write_all(&self.lines);
-        if errors.dropped_lines() > before {
+        let lines = std::mem::take(&mut self.lines);
+        if let Err(mut refused) = self.log.writer.send(lines) {
             self.log.dropped.0.fetch_add(self.count, Ordering::Relaxed);
+            refused.clear();
+            self.lines = refused;
         }
-        self.lines.clear();
         self.count = 0;
     }
 }
@@ -96,12 +93,14 @@ impl AccessLog {
             AccessLogFormat::Json => true,
             AccessLogFormat::Text => false,
         };
-        let stdout = BufWriter::with_capacity(WRITE_BUFFER, std::io::stdout());
-        let (writer, guard) = NonBlockingBuilder::default()
-            .buffered_lines_limit(QUEUED_BATCHES)
-            .lossy(true)
-            .thread_name("h2gate-access-log")
-            .finish(stdout);
+        let started = Writer::start("h2gate-access-log", QUEUED_BATCHES, std::io::stdout());
+        let (writer, guard) = match started {
+            Ok(started) => started,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the access log's writer thread; no access log");
+                return None;
+            }
+        };
         let log = Self {
             json,
             writer,
@@ -136,6 +135,10 @@ impl AccessLog {
                 }),
                 None => return false,
             };
+            if batch.lines.capacity() == 0 {
+                // The last batch went to the writer thread with its buffer.
+                batch.lines.reserve(BATCH_BYTES + 1024);
+            }
             self.format(&entry, &mut batch.lines);
             batch.count += 1;
             if batch.lines.len() >= BATCH_BYTES {
