@@ -128,7 +128,7 @@ impl AccessLog {
                 None if on_a_worker() => batch.insert({
                     tokio::spawn(flush_every(FLUSH_EVERY));
                     Batch {
-                        lines: Vec::with_capacity(BATCH_BYTES + 1024),
+                        lines: Vec::new(),
                         count: 0,
                         log: self.clone(),
                     }
@@ -136,7 +136,7 @@ impl AccessLog {
                 None => return false,
             };
             if batch.lines.capacity() == 0 {
-                // The last batch went to the writer thread with its buffer.
+                // A new batch, or the last one went to the writer thread with its buffer.
                 batch.lines.reserve(BATCH_BYTES + 1024);
             }
             self.format(&entry, &mut batch.lines);
